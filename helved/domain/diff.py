@@ -1,0 +1,228 @@
+"""The one diff: a request against the confirmed state of its sak gives the lines to send.
+
+`plan_request` is used for real requests and for dryruns alike (spec §12: never two diffs).
+It is a pure function of `(confirmed, request, seq, accepted)`; the caller decides what to do
+with the result.
+
+OS semantics the rules rely on (spec §5.4): a NY line chained into a kjede replaces the kjede
+from its fom on; an OPPH line stops the kjede from `datoStatusFom`. Chains never cross
+utbetalinger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from helved.errors import ErrorCode, RequestRejected, bad_request
+
+from .ids import delytelse_id
+from .model import Action, Linje, LinjeKind, Oppdrag, Periode, Request, Tail, Utbetaling
+
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateLines:
+    """What an update sends for one utbetaling: an optional opphør date, then NY periods."""
+
+    opphør_fom: date | None
+    nye: tuple[Periode, ...]
+
+
+def update_lines(prev: tuple[Periode, ...], new: tuple[Periode, ...]) -> UpdateLines:
+    """Spec §5.4 for two non-empty period lists sorted by fom.
+
+    `i` is the first index where the lists differ. New lines are `new[i:]` (or `new[i+1:]` when
+    at `i` only `tom` got shorter: the opphør handles that period). The opphør date follows the
+    spec's order of cases; an opphør is sent only when no new line starts on or before it.
+    """
+    n = min(len(prev), len(new))
+    i = next((k for k in range(n) if prev[k] != new[k]), None)
+    if i is None:
+        if len(new) > len(prev):
+            return UpdateLines(None, new[len(prev) :])
+        if len(new) < len(prev):
+            return UpdateLines(new[-1].tom + ONE_DAY, ())
+        return UpdateLines(None, ())
+
+    p, q = prev[i], new[i]
+    only_tom_shorter = q.tom < p.tom and replace(q, tom=p.tom) == p
+    nye = new[i + 1 :] if only_tom_shorter else new[i:]
+
+    opphør: date | None
+    if p.fom < q.fom:
+        opphør = p.fom
+    elif q.tom < p.tom:
+        opphør = q.tom + ONE_DAY
+    else:
+        opphør = None
+    if opphør is not None and nye and nye[0].fom <= opphør:
+        opphør = None
+    return UpdateLines(opphør, nye)
+
+
+def check_locked_fields(prev: Utbetaling, new: Utbetaling) -> None:
+    """sakId, ident, stønad and periodetype of a chain never change (400 IMMUTABLE_FIELD_*)."""
+    if prev.sak_id != new.sak_id:
+        raise bad_request(ErrorCode.IMMUTABLE_FIELD_SAKID, f"utbetaling {new.uid}: sakId cannot change")
+    if prev.ident != new.ident:
+        raise bad_request(ErrorCode.IMMUTABLE_FIELD_IDENT, f"utbetaling {new.uid}: ident cannot change")
+    if prev.stønad.name != new.stønad.name:
+        raise bad_request(
+            ErrorCode.IMMUTABLE_FIELD_STONAD,
+            f"utbetaling {new.uid}: stønad cannot change from {prev.stønad.name} to {new.stønad.name}",
+        )
+    if prev.stønad.periodetype != new.stønad.periodetype:
+        raise bad_request(ErrorCode.IMMUTABLE_FIELD_PERIODETYPE, f"utbetaling {new.uid}: periodetype cannot change")
+
+
+def _only_betalende_enhet_differs(prev: tuple[Periode, ...], new: tuple[Periode, ...]) -> bool:
+    return len(prev) == len(new) and all(
+        replace(p, betalende_enhet=None) == replace(q, betalende_enhet=None) for p, q in zip(prev, new, strict=True)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One utbetaling's part of the Oppdrag, before delytelseIds are assigned."""
+
+    after: Utbetaling  # as it becomes when OS accepts (action set; tail set below)
+    prev_tail: Tail | None
+    opphør_fom: date | None
+    nye: tuple[Periode, ...]
+
+
+def _changes(request: Request, confirmed: Mapping[str, Utbetaling]) -> list[_Change]:
+    changes: list[_Change] = []
+    in_request: set[str] = set()
+    for new in request.utbetalinger:
+        in_request.add(new.uid)
+        prev = confirmed.get(new.uid)
+        if prev is None:
+            changes.append(_Change(replace(new, action=Action.CREATE), None, None, new.perioder))
+            continue
+        check_locked_fields(prev, new)
+        if not prev.active:  # stopped earlier and back now: re-create, chained to the old tail
+            changes.append(_Change(replace(new, action=Action.CREATE), prev.tail, None, new.perioder))
+            continue
+        if prev.perioder == new.perioder:
+            continue
+        if _only_betalende_enhet_differs(prev.perioder, new.perioder):
+            raise RequestRejected(
+                409, ErrorCode.ONLY_BETALENDE_ENHET_CHANGED, f"utbetaling {new.uid}: only betalendeEnhet changed"
+            )
+        upd = update_lines(prev.perioder, new.perioder)
+        changes.append(_Change(replace(new, action=Action.UPDATE), prev.tail, upd.opphør_fom, upd.nye))
+
+    to_stop: list[str] = []
+    if request.whole_sak:
+        to_stop = [uid for uid, prev in confirmed.items() if prev.active and uid not in in_request]
+    for uid in request.stops:
+        prev = confirmed.get(uid)
+        if prev is None:
+            raise RequestRejected(404, ErrorCode.UTBETALING_NOT_FOUND, f"utbetaling {uid} has nothing to stop")
+        if prev.active and uid not in to_stop:
+            to_stop.append(uid)
+    for uid in to_stop:
+        prev = confirmed[uid]
+        if prev.ident != request.ident:
+            raise bad_request(ErrorCode.IMMUTABLE_FIELD_IDENT, f"utbetaling {uid}: ident cannot change")
+        stopped = replace(
+            prev,
+            action=Action.DELETE,
+            perioder=(),
+            behandling_id=request.behandling_id,
+            vedtakstidspunkt=request.vedtakstidspunkt,
+            saksbehandler=request.saksbehandler,
+            beslutter=request.beslutter,
+        )
+        changes.append(_Change(stopped, prev.tail, prev.perioder[0].fom, ()))
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The outcome of the diff: the Oppdrag to send (None: nothing to send) and the
+    utbetalinger as they become current when OS accepts it."""
+
+    oppdrag: Oppdrag | None
+    pending: tuple[Utbetaling, ...]
+
+
+def plan_request(
+    request: Request,
+    confirmed: Mapping[str, Utbetaling],
+    *,
+    seq: int,
+    accepted: frozenset[str],
+) -> Plan:
+    """Diff `request` against `confirmed` and build the one Oppdrag of the sak (spec §5).
+
+    `seq` is the number of Oppdrag built for the sak before this one (it seeds the
+    delytelseIds); `accepted` the fagområder OS has accepted an Oppdrag for on this sak
+    (decides kodeEndring NY/ENDR). Raises `RequestRejected` for any broken rule: the request
+    then fails as a whole.
+    """
+    changes = _changes(request, confirmed)
+    fagsystem = request.sak_key.fagsystem.value
+    sak_id = request.sak_key.sak_id
+    vedtaksdato = request.vedtakstidspunkt.date()
+
+    linjer: list[Linje] = []
+    pending: list[Utbetaling] = []
+
+    def add(kind: LinjeKind, u: Utbetaling, periode: Periode, ref: str | None, opphør: date | None, lid: str) -> None:
+        linjer.append(
+            Linje(
+                kind=kind,
+                uid=u.uid,
+                delytelse_id=lid,
+                ref_delytelse_id=ref,
+                klassekode=u.stønad.klassekode,
+                periodetype=u.stønad.periodetype,
+                periode=periode,
+                opphør_fom=opphør,
+                vedtaksdato=vedtaksdato,
+                saksbehandler=request.saksbehandler,
+                beslutter=request.beslutter,
+                utbetales_til=request.ident,
+                henvisning=request.behandling_id,
+            )
+        )
+
+    for ch in changes:
+        tail = ch.prev_tail
+        if ch.opphør_fom is not None:
+            if tail is None:  # an active confirmed utbetaling always has a tail
+                raise RequestRejected(500, ErrorCode.INTERNAL_ERROR, f"utbetaling {ch.after.uid} has no chain tail")
+            add(LinjeKind.OPPH, ch.after, tail.periode, None, ch.opphør_fom, tail.delytelse_id)
+        for periode in ch.nye:
+            lid = delytelse_id(fagsystem, sak_id, seq, len(linjer))
+            add(LinjeKind.NY, ch.after, periode, tail.delytelse_id if tail else None, None, lid)
+            tail = Tail(lid, periode)
+        pending.append(replace(ch.after, tail=tail))
+
+    if not linjer:
+        return Plan(None, ())
+
+    fagområder = {ch.after.stønad.fagområde for ch in changes}
+    if len(fagområder) != 1:
+        # One Oppdrag per (sak, fagområde) is planned work (tilleggsstønader); dagpenger never
+        # mixes fagområder. Fail loudly rather than send a wrong Oppdrag.
+        raise RequestRejected(500, ErrorCode.INTERNAL_ERROR, "a request spanning several fagområder")
+    fagområde = fagområder.pop()
+    betalende = next((ln.periode.betalende_enhet for ln in linjer if ln.periode.betalende_enhet), None)
+    oppdrag = Oppdrag(
+        kode_endring="ENDR" if fagområde in accepted else "NY",
+        fagområde=fagområde,
+        fagsystem_id=sak_id,
+        utbet_frekvens="MND",
+        oppdrag_gjelder_id=request.ident,
+        saksbehandler=request.saksbehandler,
+        avstemming=request.avstemming or request.vedtakstidspunkt,
+        betalende_enhet=betalende,
+        linjer=tuple(linjer),
+    )
+    return Plan(oppdrag, tuple(pending))

@@ -1,0 +1,224 @@
+"""The values of the payment domain: periods, utbetalinger, Oppdrag lines and requests.
+
+Everything here is immutable (`frozen=True, slots=True`), compared by value and picklable, so it
+can be held in Bytewax state and snapshotted without copying. Money is whole kroner as `int`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Fagsystem(StrEnum):
+    DAGPENGER = "DAGPENGER"
+    AAP = "AAP"
+    TILLEGGSSTØNADER = "TILLEGGSSTØNADER"
+    TILTAKSPENGER = "TILTAKSPENGER"
+    HISTORISK = "HISTORISK"
+    VALP = "VALP"
+
+
+class Periodetype(StrEnum):
+    UKEDAG = "UKEDAG"
+    DAG = "DAG"
+    MND = "MND"
+    EN_GANG = "EN_GANG"
+
+    @property
+    def type_sats(self) -> str:
+        return _TYPE_SATS[self]
+
+
+_TYPE_SATS = {
+    Periodetype.UKEDAG: "DAG",
+    Periodetype.DAG: "DAG7",
+    Periodetype.MND: "MND",
+    Periodetype.EN_GANG: "ENG",
+}
+
+
+class Action(StrEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+class StatusKind(StrEnum):
+    MOTTATT = "MOTTATT"
+    HOS_OPPDRAG = "HOS_OPPDRAG"
+    OK = "OK"
+    FEILET = "FEILET"
+
+
+@dataclass(frozen=True, slots=True)
+class Stønad:
+    """A benefit type and the Oppdrag codes it is paid under."""
+
+    name: str
+    klassekode: str
+    fagområde: str
+    periodetype: Periodetype
+
+
+@dataclass(frozen=True, slots=True)
+class SakKey:
+    """State is kept per (sakId, fagsystem)."""
+
+    sak_id: str
+    fagsystem: Fagsystem
+
+    def as_json_text(self) -> str:
+        """The key of `helved.saker.v1` and the routing key of the sak step (spec §2)."""
+        # Hand-written so the key is byte-stable whatever JSON library sits at the edge.
+        sak = self.sak_id.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{{"sakId":"{sak}","fagsystem":"{self.fagsystem.value}"}}'
+
+
+@dataclass(frozen=True, slots=True)
+class Periode:
+    fom: date
+    tom: date
+    beløp: int
+    vedtakssats: int | None = None
+    betalende_enhet: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """The last NY line sent on a chain: where the next line chains to, what an opphør targets."""
+
+    delytelse_id: str
+    periode: Periode
+
+
+@dataclass(frozen=True, slots=True)
+class Utbetaling:
+    """One payment chain (uid): its identity, its locked fields and its current periods.
+
+    `action` and `tail` are set once the utbetaling has been put in an Oppdrag; an utbetaling
+    freshly split from a request has neither.
+    """
+
+    uid: str
+    sak_id: str
+    fagsystem: Fagsystem
+    behandling_id: str
+    ident: str
+    stønad: Stønad
+    vedtakstidspunkt: datetime
+    saksbehandler: str
+    beslutter: str
+    perioder: tuple[Periode, ...]
+    action: Action | None = None
+    tail: Tail | None = None
+
+    @property
+    def sak_key(self) -> SakKey:
+        return SakKey(self.sak_id, self.fagsystem)
+
+    @property
+    def active(self) -> bool:
+        return self.action is not Action.DELETE
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a request or receipt came from: enough to put the raw record on the DLQ."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    timestamp_ms: int | None
+    value: bytes | None = field(default=None, compare=False, repr=False)
+    headers: tuple[tuple[str, bytes], ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A payment decision for one sak, already split into utbetalinger.
+
+    `whole_sak` means the sender always sends every utbetaling of the sak (dagpenger, AAP,
+    tiltakspenger): an active uid missing from the request is stopped. `stops` lists uids the
+    sender asked to stop explicitly (tilleggsstønader, historisk, valp).
+    """
+
+    original_key: str | None
+    sak_key: SakKey
+    behandling_id: str
+    ident: str
+    vedtakstidspunkt: datetime
+    saksbehandler: str
+    beslutter: str
+    dryrun: bool
+    utbetalinger: tuple[Utbetaling, ...]
+    whole_sak: bool = True
+    stops: tuple[str, ...] = ()
+    # Avstemming time (Europe/Oslo wall time) derived from the record, never from the clock.
+    avstemming: datetime | None = None
+    source: Source | None = field(default=None, compare=False, repr=False)
+
+
+class LinjeKind(StrEnum):
+    NY = "NY"
+    OPPH = "OPPH"
+
+
+@dataclass(frozen=True, slots=True)
+class Linje:
+    """One `oppdrags-linje-150`."""
+
+    kind: LinjeKind
+    uid: str
+    delytelse_id: str
+    ref_delytelse_id: str | None
+    klassekode: str
+    periodetype: Periodetype
+    periode: Periode
+    opphør_fom: date | None
+    vedtaksdato: date
+    saksbehandler: str
+    beslutter: str
+    utbetales_til: str
+    henvisning: str
+
+
+@dataclass(frozen=True, slots=True)
+class Oppdrag:
+    """One atomic order to OS for one sak (spec §6)."""
+
+    kode_endring: str  # NY | ENDR
+    fagområde: str
+    fagsystem_id: str
+    utbet_frekvens: str
+    oppdrag_gjelder_id: str
+    saksbehandler: str
+    avstemming: datetime
+    betalende_enhet: str | None
+    linjer: tuple[Linje, ...]
+
+    @property
+    def delytelse_ids(self) -> frozenset[str]:
+        return frozenset(linje.delytelse_id for linje in self.linjer)
+
+    @property
+    def uids(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for linje in self.linjer:
+            seen.setdefault(linje.uid, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Kvittering:
+    """OS's receipt, reduced to what matching and the status need (spec §7)."""
+
+    fagområde: str
+    fagsystem_id: str
+    alvorlighetsgrad: str | None
+    kode_melding: str | None
+    beskr_melding: str | None
+    delytelse_ids: frozenset[str]
+    henvisninger: frozenset[str]

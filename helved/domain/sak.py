@@ -1,0 +1,253 @@
+"""The state machine of one sak: requests in, receipts in, decisions out (spec §5.1, §5.2, §7).
+
+Both transitions are pure: `(state | None, event) -> (state, outputs)`. The dataflow keeps one
+`SakState` per sak key and carries the outputs out; it adds nothing of its own.
+
+Ordering protocol of a receipt (`on_receipt`), which the code below follows step by step:
+  1. match the receipt to the Oppdrag in flight by its lines (delytelseIds and henvisning);
+     anything else changes nothing and is reported;
+  2. on 00/04 make the pending utbetalinger confirmed and emit them and the sak's uid list;
+  3. only then emit the final status (OK only after the confirmed state is updated);
+  4. clear the in-flight slot and process waiting requests in arrival order until one sends an
+     Oppdrag or none are left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from helved.errors import ErrorCode, RequestRejected
+
+from .diff import Plan, plan_request
+from .model import Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling
+
+ACCEPTED = ("00", "04")
+REJECTED = ("08", "12")
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs: what a transition asks the shell to emit, in order.
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    status_code: int
+    msg: str
+    doc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOut:
+    original_key: str | None
+    fagsystem: Fagsystem
+    status: StatusKind
+    oppdrag: Oppdrag | None = None  # the detaljer are derived from it
+    error: Error | None = None
+    simulering: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OppdragOut:
+    original_key: str | None
+    sak_key: SakKey
+    oppdrag: Oppdrag
+
+
+@dataclass(frozen=True, slots=True)
+class SimuleringOut:
+    original_key: str | None
+    sak_key: SakKey
+    oppdrag: Oppdrag
+
+
+@dataclass(frozen=True, slots=True)
+class NoChangeOut:
+    """A dryrun with nothing to change: the 'no change' info on the dryrun topic."""
+
+    original_key: str | None
+    fagsystem: Fagsystem
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOut:
+    original_key: str | None
+    utbetaling: Utbetaling
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCleared:
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmedOut:
+    original_key: str | None
+    utbetaling: Utbetaling
+
+
+@dataclass(frozen=True, slots=True)
+class SakerOut:
+    sak_key: SakKey
+    uids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input that changed nothing and must be kept for operators."""
+
+    source: Source | None
+    reason: str
+    detail: str
+
+
+Output = (
+    StatusOut
+    | OppdragOut
+    | SimuleringOut
+    | NoChangeOut
+    | PendingOut
+    | PendingCleared
+    | ConfirmedOut
+    | SakerOut
+    | DeadLetter
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The one Oppdrag of the sak that OS has not answered yet."""
+
+    original_key: str | None
+    behandling_id: str
+    oppdrag: Oppdrag
+    pending: tuple[Utbetaling, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SakState:
+    """Everything helved knows about one sak. Never mutated: transitions build a new one."""
+
+    sak_key: SakKey
+    # uid -> last Utbetaling OS accepted, stopped ones included (so they can be resumed).
+    confirmed: dict[str, Utbetaling] = field(default_factory=dict)
+    # fagområder OS has accepted an Oppdrag for on this sak (kodeEndring ENDR from then on).
+    accepted: frozenset[str] = frozenset()
+    # Oppdrag built so far (seeds delytelseIds, unique across the sak's history).
+    seq: int = 0
+    in_flight: InFlight | None = None
+    waiting: tuple[Request, ...] = ()
+
+    @property
+    def active_uids(self) -> tuple[str, ...]:
+        return tuple(uid for uid, u in self.confirmed.items() if u.active)
+
+
+def _feilet(req: Request, err: RequestRejected) -> StatusOut:
+    return StatusOut(
+        req.original_key,
+        req.sak_key.fagsystem,
+        StatusKind.FEILET,
+        error=Error(err.status_code, err.msg, err.doc),
+        simulering=req.dryrun,
+    )
+
+
+def _plan(state: SakState, req: Request) -> Plan:
+    return plan_request(req, state.confirmed, seq=state.seq, accepted=state.accepted)
+
+
+def _process(state: SakState, req: Request) -> tuple[SakState, list[Output]]:
+    """Diff a real request against the confirmed state; the sak has nothing in flight."""
+    fagsystem = req.sak_key.fagsystem
+    try:
+        plan = _plan(state, req)
+    except RequestRejected as err:
+        return state, [_feilet(req, err)]
+    if plan.oppdrag is None:
+        return state, [StatusOut(req.original_key, fagsystem, StatusKind.OK)]
+    flight = InFlight(req.original_key, req.behandling_id, plan.oppdrag, plan.pending)
+    out: list[Output] = [StatusOut(req.original_key, fagsystem, StatusKind.MOTTATT, oppdrag=plan.oppdrag)]
+    out.append(OppdragOut(req.original_key, req.sak_key, plan.oppdrag))
+    out.extend(PendingOut(req.original_key, u) for u in plan.pending)
+    return replace(state, seq=state.seq + 1, in_flight=flight), out
+
+
+def _dryrun(state: SakState, req: Request) -> list[Output]:
+    """Spec §10: the same diff against the confirmed state; never waits, never changes state."""
+    try:
+        plan = _plan(state, req)
+    except RequestRejected as err:
+        return [_feilet(req, err)]
+    if plan.oppdrag is None:
+        return [
+            NoChangeOut(req.original_key, req.sak_key.fagsystem),
+            StatusOut(req.original_key, req.sak_key.fagsystem, StatusKind.OK, simulering=True),
+        ]
+    return [SimuleringOut(req.original_key, req.sak_key, plan.oppdrag)]
+
+
+def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Output]]:
+    """A validated request for this sak arrives."""
+    if state is None:
+        state = SakState(req.sak_key)
+    if req.dryrun:
+        return state, _dryrun(state, req)
+    if state.in_flight is not None:
+        waiting = StatusOut(req.original_key, req.sak_key.fagsystem, StatusKind.MOTTATT)
+        return replace(state, waiting=state.waiting + (req,)), [waiting]
+    return _process(state, req)
+
+
+def _matches(flight: InFlight, kv: Kvittering) -> bool:
+    return (
+        kv.fagområde == flight.oppdrag.fagområde
+        and kv.fagsystem_id == flight.oppdrag.fagsystem_id
+        and kv.delytelse_ids == flight.oppdrag.delytelse_ids
+        and kv.henvisninger <= {flight.behandling_id}
+    )
+
+
+def on_receipt(
+    state: SakState | None, kv: Kvittering, source: Source | None = None
+) -> tuple[SakState | None, list[Output]]:
+    """OS's kvittering for this sak arrives. See the module docstring for the order of steps."""
+    grad = kv.alvorlighetsgrad
+    if grad not in ACCEPTED and grad not in REJECTED:
+        return state, [DeadLetter(source, "NOT_A_RECEIPT", f"alvorlighetsgrad {grad!r} is not 00/04/08/12")]
+    # 1. match
+    flight = state.in_flight if state is not None else None
+    if state is None or flight is None or not _matches(flight, kv):
+        return state, [DeadLetter(source, "UNMATCHED_KVITTERING", "matches no Oppdrag in flight for this sak")]
+
+    fagsystem = state.sak_key.fagsystem
+    out: list[Output] = []
+    if grad in ACCEPTED:
+        # 2. the new state becomes current
+        confirmed = dict(state.confirmed)
+        for u in flight.pending:
+            confirmed[u.uid] = u
+        state = replace(state, confirmed=confirmed, accepted=state.accepted | {flight.oppdrag.fagområde})
+        out.extend(ConfirmedOut(flight.original_key, u) for u in flight.pending)
+        out.append(SakerOut(state.sak_key, state.active_uids))
+        out.extend(PendingCleared(u.uid) for u in flight.pending)
+        # 3. then the status
+        error = Error(200, kv.beskr_melding or "") if grad == "04" else None
+        out.append(StatusOut(flight.original_key, fagsystem, StatusKind.OK, error=error))
+    else:
+        out.extend(PendingCleared(u.uid) for u in flight.pending)
+        code = 400 if grad == "08" else 500
+        kind = ErrorCode.OPPDRAG_REJECTED if grad == "08" else ErrorCode.OPPDRAG_TECHNICAL_ERROR
+        msg = kv.beskr_melding or kind.value
+        out.append(StatusOut(flight.original_key, fagsystem, StatusKind.FEILET, error=Error(code, msg, None)))
+
+    # 4. release waiting requests
+    state = replace(state, in_flight=None)
+    while state.in_flight is None and state.waiting:
+        nxt, rest = state.waiting[0], state.waiting[1:]
+        state, more = _process(replace(state, waiting=rest), nxt)
+        out.extend(more)
+    return state, out

@@ -1,0 +1,271 @@
+"""Records in, records out: the pure glue between topics and the domain.
+
+The dataflow (`dataflows/helved_flow.py`) wires these functions into Bytewax operators and adds
+nothing of its own, so everything here is tested without Bytewax or Kafka:
+
+- `Pipeline.split`: a dagpenger record -> `(sak key, RequestEvent)`, or FEILET + DLQ records;
+- `Pipeline.kvittering`: a kvittering record -> `(sak key, ReceiptEvent)`, or a DLQ record;
+- `Pipeline.apply`: one sak's state and one event -> new state and the records to produce.
+
+Every input record yields at least one output record (`helved replay` relies on it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from helved import codec
+from helved.config import Topics
+from helved.domain.codes import fagsystem_for_fagområde
+from helved.domain.dagpenger import parse_request
+from helved.domain.model import Fagsystem, Kvittering, Request, SakKey, Source, StatusKind
+from helved.domain.sak import (
+    ConfirmedOut,
+    DeadLetter,
+    Error,
+    NoChangeOut,
+    OppdragOut,
+    Output,
+    PendingCleared,
+    PendingOut,
+    SakerOut,
+    SakState,
+    SimuleringOut,
+    StatusOut,
+    on_receipt,
+    on_request,
+)
+from helved.errors import ErrorCode, ReceiptRejected, RequestRejected
+
+from helved.oppdrag.xml import oppdrag_xml, parse_kvittering
+from helved.records import Headers, InRecord, OutRecord, provenance
+
+log = logging.getLogger("helved.pipeline")
+
+OSLO = ZoneInfo("Europe/Oslo")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent:
+    kvittering: Kvittering
+    source: Source
+
+
+Event = RequestEvent | ReceiptEvent
+Routed = tuple[str, Event] | OutRecord
+
+
+def oslo_wall_time(timestamp_ms: int) -> datetime:
+    """A record timestamp as Europe/Oslo wall time (no float rounding)."""
+    return (EPOCH + timedelta(milliseconds=timestamp_ms)).astimezone(OSLO).replace(tzinfo=None)
+
+
+def source_of(rec: InRecord) -> Source:
+    return Source(rec.topic, rec.partition, rec.offset, rec.key, rec.timestamp_ms, rec.value, rec.headers)
+
+
+class Pipeline:
+    """The record-level behaviour of helved for one set of topic names."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self._encoders: dict[type, Callable[..., Iterable[OutRecord]]] = {
+            StatusOut: self._status,
+            OppdragOut: self._oppdrag,
+            SimuleringOut: self._simulering,
+            NoChangeOut: self._no_change,
+            PendingOut: self._pending,
+            PendingCleared: self._pending_cleared,
+            ConfirmedOut: self._confirmed,
+            SakerOut: self._saker,
+            DeadLetter: self._dead_letter,
+        }
+
+    # -- intake --------------------------------------------------------------------------------
+
+    def route(self, rec: InRecord) -> list[Routed]:
+        """Any input record to its step: requests to `split`, receipts to `kvittering`."""
+        if rec.topic == self.topics.dagpenger:
+            return self.split(rec)
+        if rec.topic == self.topics.kvittering:
+            return self.kvittering(rec)
+        return list(self._dead_letter(DeadLetter(source_of(rec), "UNKNOWN_TOPIC", rec.topic), rec))
+
+    def split(self, rec: InRecord) -> list[Routed]:
+        """A dagpenger record -> its sak's request event, or FEILET + the raw record on the DLQ."""
+        src = source_of(rec)
+        dryrun = False
+        try:
+            if rec.value is None:
+                raise RequestRejected(400, ErrorCode.INVALID_JSON, "the record has no value")
+            try:
+                value = orjson.loads(rec.value)
+            except orjson.JSONDecodeError as exc:
+                raise RequestRejected(400, ErrorCode.INVALID_JSON, f"not JSON: {exc.msg}") from exc
+            dryrun = isinstance(value, dict) and value.get("dryrun") is True
+            avstemming = oslo_wall_time(rec.timestamp_ms) if rec.timestamp_ms is not None else None
+            request = parse_request(value, original_key=rec.key, avstemming=avstemming, source=src)
+        except RequestRejected as err:
+            log.info("rejected %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, err.code.value)
+            return self._rejected(rec, src, Fagsystem.DAGPENGER, err, dryrun)
+        except Exception as exc:  # a bug: never stop the pipeline, keep the record
+            log.exception("bug while reading %s[%d]@%d", rec.topic, rec.partition, rec.offset)
+            err = RequestRejected(500, ErrorCode.INTERNAL_ERROR, type(exc).__name__)
+            return self._rejected(rec, src, Fagsystem.DAGPENGER, err, dryrun)
+        return [(request.sak_key.as_json_text(), RequestEvent(request))]
+
+    def kvittering(self, rec: InRecord) -> list[Routed]:
+        """A kvittering record -> its sak's receipt event, or the DLQ."""
+        src = source_of(rec)
+        try:
+            if rec.value is None:
+                raise ReceiptRejected("NOT_A_RECEIPT", "the record has no value")
+            kv = parse_kvittering(rec.value)
+            try:
+                fagsystem = fagsystem_for_fagområde(kv.fagområde)
+            except KeyError:
+                raise ReceiptRejected("NOT_A_RECEIPT", f"unknown fagområde {kv.fagområde!r}") from None
+        except ReceiptRejected as err:
+            log.warning("kvittering %s[%d]@%d to the DLQ: %s", rec.topic, rec.partition, rec.offset, err.reason)
+            return list(self._dead_letter(DeadLetter(src, err.reason, err.detail), rec))
+        key = SakKey(kv.fagsystem_id, fagsystem).as_json_text()
+        return [(key, ReceiptEvent(kv, src))]
+
+    def _rejected(
+        self, rec: InRecord, src: Source, fagsystem: Fagsystem, err: RequestRejected, dryrun: bool
+    ) -> list[Routed]:
+        status = StatusOut(
+            rec.key, fagsystem, StatusKind.FEILET, error=Error(err.status_code, err.msg, err.doc), simulering=dryrun
+        )
+        out: list[Routed] = list(self._status(status, rec))
+        out.extend(self._dead_letter(DeadLetter(src, err.code.value, err.msg), rec))
+        return out
+
+    # -- the sak step --------------------------------------------------------------------------
+
+    def apply(self, state: SakState | None, event: Event) -> tuple[SakState | None, list[OutRecord]]:
+        """One event for one sak: the domain transition, its outputs encoded as records."""
+        if isinstance(event, RequestEvent):
+            src = event.request.source
+            try:
+                new_state, outputs = on_request(state, event.request)
+            except Exception as exc:  # a bug: FEILET 500, the record kept, the state untouched
+                req = event.request
+                log.exception("bug on request for %s", req.sak_key.as_json_text())
+                err = Error(500, f"{ErrorCode.INTERNAL_ERROR.value}: {type(exc).__name__}", None)
+                return state, self.encode(
+                    [
+                        StatusOut(req.original_key, req.sak_key.fagsystem, StatusKind.FEILET, error=err),
+                        DeadLetter(src, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__),
+                    ],
+                    src,
+                )
+            return new_state, self.encode(outputs, src)
+        try:
+            new_state, outputs = on_receipt(state, event.kvittering, event.source)
+        except Exception as exc:
+            log.exception("bug on kvittering %s", event.source)
+            return state, self.encode([DeadLetter(event.source, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__)], event.source)
+        for o in outputs:
+            if isinstance(o, DeadLetter):
+                log.warning(
+                    "kvittering %s[%d]@%d to the DLQ: %s",
+                    event.source.topic,
+                    event.source.partition,
+                    event.source.offset,
+                    o.reason,
+                )
+        return new_state, self.encode(outputs, event.source)
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def encode(self, outputs: Iterable[Output], cause: Source | InRecord | None) -> list[OutRecord]:
+        out: list[OutRecord] = []
+        for o in outputs:
+            out.extend(self._encoders[type(o)](o, cause))
+        return out
+
+    @staticmethod
+    def _headers(cause: Source | InRecord | None, *pairs: tuple[str, str | None]) -> Headers:
+        hs: list[tuple[str, bytes]] = [(k, v.encode()) for k, v in pairs if v is not None]
+        if cause is not None:
+            hs.extend(provenance(cause))  # type: ignore[arg-type]
+        return tuple(hs)
+
+    @staticmethod
+    def _ts(cause: Source | InRecord | None) -> int | None:
+        return cause.timestamp_ms if cause is not None else None
+
+    def _status(self, s: StatusOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(cause, ("original-key", s.original_key), ("fagsystem", s.fagsystem.value))
+        yield OutRecord(self.topics.status, s.original_key, codec.encode_status(s), hs, self._ts(cause))
+
+    def _oppdrag(self, o: OppdragOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(
+            cause,
+            ("original-key", o.original_key),
+            ("fagsystem", o.sak_key.fagsystem.value),
+            ("sak", o.sak_key.as_json_text()),
+            ("uids", ",".join(o.oppdrag.uids)),
+        )
+        yield OutRecord(self.topics.oppdrag, o.original_key, oppdrag_xml(o.oppdrag), hs, self._ts(cause))
+
+    def _simulering(self, o: SimuleringOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        from helved.oppdrag.simulering import simulering_xml
+
+        hs = self._headers(
+            cause,
+            ("original-key", o.original_key),
+            ("fagsystem", o.sak_key.fagsystem.value),
+            ("sak", o.sak_key.as_json_text()),
+        )
+        yield OutRecord(self.topics.simuleringer, o.original_key, simulering_xml(o.oppdrag), hs, self._ts(cause))
+
+    def _no_change(self, o: NoChangeOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(cause, ("original-key", o.original_key), ("fagsystem", o.fagsystem.value))
+        value = orjson.dumps(
+            {
+                "@type": "info",
+                "status": "OK_UTEN_ENDRING",
+                "fagsystem": o.fagsystem.value,
+                "message": "Ingen endring: forespørselen gir ingen linjer til Oppdrag",
+            }
+        )
+        yield OutRecord(self.topics.dryrun_dp, o.original_key, value, hs, self._ts(cause))
+
+    def _pending(self, o: PendingOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(cause, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
+        yield OutRecord(self.topics.pending, o.utbetaling.uid, codec.encode_utbetaling(o.utbetaling), hs, self._ts(cause))
+
+    def _pending_cleared(self, o: PendingCleared, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        yield OutRecord(self.topics.pending, o.uid, None, self._headers(cause), self._ts(cause))
+
+    def _confirmed(self, o: ConfirmedOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(cause, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
+        yield OutRecord(
+            self.topics.utbetalinger, o.utbetaling.uid, codec.encode_utbetaling(o.utbetaling), hs, self._ts(cause)
+        )
+
+    def _saker(self, o: SakerOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        hs = self._headers(cause, ("fagsystem", o.sak_key.fagsystem.value))
+        yield OutRecord(self.topics.saker, o.sak_key.as_json_text(), codec.encode_saker(o.uids), hs, self._ts(cause))
+
+    def _dead_letter(self, o: DeadLetter, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        src = o.source
+        kept: Headers = src.headers if src is not None else ()
+        hs = kept + (("error", f"{o.reason}: {o.detail}".encode()),) + self._headers(cause)
+        key = src.key if src is not None else None
+        value = src.value if src is not None else None
+        yield OutRecord(self.topics.dlq, key, value, hs, self._ts(cause))
