@@ -43,6 +43,7 @@ from helved.domain.sak import (
 )
 from helved.errors import ErrorCode, ReceiptRejected, RequestRejected
 
+from helved.oppdrag.simulering import simulering_xml
 from helved.oppdrag.xml import oppdrag_xml, parse_kvittering
 from helved.records import Headers, InRecord, OutRecord, provenance
 
@@ -223,8 +224,6 @@ class Pipeline:
         yield OutRecord(self.topics.oppdrag, o.original_key, oppdrag_xml(o.oppdrag), hs, self._ts(cause))
 
     def _simulering(self, o: SimuleringOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
-        from helved.oppdrag.simulering import simulering_xml
-
         hs = self._headers(
             cause,
             ("original-key", o.original_key),
