@@ -63,11 +63,9 @@ def _route(step_id: str, up: Stream[Routed]) -> Routes:
     return Routes(keyed=b.trues, done=b.falses)  # type: ignore[arg-type]
 
 
-def build_flow(source: Source[InRecord], sink: Sink[OutRecord], topics: Topics) -> Dataflow:
-    """The whole pipeline between one source of input records and one sink of output records."""
+def wire(records: Stream[InRecord], sink: Sink[OutRecord], topics: Topics) -> None:
+    """The stages of helved between a stream of input records and a sink of output records."""
     pipe = Pipeline(topics)
-    flow = Dataflow(FLOW_ID)
-    records = op.input("in", flow, source)  # InRecord
     by_topic = op.branch("route", records, lambda r: r.topic == topics.kvittering)
     requests = _route("requests", op.flat_map("split", by_topic.falses, pipe.split))  # (sak key, RequestEvent)
     receipts = _route("receipts", op.flat_map("kvittering", by_topic.trues, pipe.kvittering))  # (sak key, ReceiptEvent)
@@ -75,14 +73,22 @@ def build_flow(source: Source[InRecord], sink: Sink[OutRecord], topics: Topics) 
     sak = op.stateful("sak", joined, lambda resume: SakLogic(pipe.apply, resume))  # (sak key, OutRecord)
     outputs = op.merge("outputs", requests.done, receipts.done, op.key_rm("unkey", sak))  # OutRecord
     op.output("out", outputs, sink)
+
+
+def build_flow(source: Source[InRecord], sink: Sink[OutRecord], topics: Topics) -> Dataflow:
+    """The whole pipeline over an in-process source (`helved replay`, tests)."""
+    flow = Dataflow(FLOW_ID)
+    wire(op.input("in", flow, source), sink, topics)
     return flow
 
 
 def get_flow(settings: Settings | None = None, **overrides: Any) -> Dataflow:
     """The production flow: Kafka in, Kafka out, settings from the environment."""
-    from dataflows.kafka_io import KafkaOutSink, kafka_input_source
+    from dataflows.kafka_io import KafkaOutSink, kafka_input
 
     settings = settings or Settings.from_env()
     topics = settings.topics
-    source = kafka_input_source(settings, [topics.dagpenger, topics.kvittering], **overrides)
-    return build_flow(source, KafkaOutSink(settings), topics)
+    flow = Dataflow(FLOW_ID)
+    records = kafka_input("in", flow, settings, [topics.dagpenger, topics.kvittering], **overrides)
+    wire(records, KafkaOutSink(settings), topics)
+    return flow

@@ -1,0 +1,143 @@
+"""Bytewax glue for the Kafka edge: topics in as `InRecord`s, `OutRecord`s out.
+
+Kept thin on purpose: everything Kafka-specific beyond Bytewax's connector API lives in
+`helved.kafka`, and the pipeline itself only sees `helved.records`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Dataflow, Stream, operator
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+from helved.config import Settings
+from helved.kafka.admin import LIBRDKAFKA_LOG, admin_client, fetch_metadata
+from helved.kafka.producer import ReliableProducer
+from helved.records import InRecord, OutRecord
+
+log = logging.getLogger(__name__)
+
+_OFFSETS = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
+
+
+class _CheckedKafkaSource(KafkaSource):
+    """`KafkaSource` whose partition listing is bounded in time and never creates a topic.
+
+    The stock listing asks for each topic by name without a timeout: it hangs while the broker
+    is down, and on brokers that auto-create topics (Tansu does, with 4 partitions) it creates a
+    missing topic with the wrong partition count.
+    """
+
+    def __init__(self, config: dict[str, Any], topics: list[str], timeout_s: float, **kwargs: Any):
+        brokers = config["bootstrap.servers"].split(",")
+        super().__init__(brokers, topics, add_config=config, **kwargs)
+        self._config = config
+        self._timeout_s = timeout_s
+
+    def list_parts(self) -> list[str]:
+        metadata = fetch_metadata(
+            admin_client(self._config), self._config["bootstrap.servers"], self._timeout_s
+        )
+        parts = []
+        for topic in self._topics:
+            meta = metadata.topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                reason = "does not exist" if meta is None else f"is unusable ({meta.error})"
+                raise RuntimeError(f"input topic {topic} {reason}; run ensure_topics first")
+            parts.extend(f"{idx}-{topic}" for idx in meta.partitions)
+        return parts
+
+
+def to_in_record(msg: KafkaSourceMessage[bytes | None, bytes | None] | KafkaError) -> InRecord:
+    """Convert the connector's message into helved's `InRecord`; raise on a consumer error."""
+    if isinstance(msg, KafkaError):
+        raise RuntimeError(f"error consuming from {msg.msg.topic}: {msg.err}")
+    key = None
+    if msg.key is not None:
+        key = msg.key.decode("utf-8", errors="replace")
+        if "\ufffd" in key:
+            log.warning(
+                "key of %s[%s]@%s is not valid UTF-8; undecodable bytes replaced",
+                msg.topic, msg.partition, msg.offset,
+            )
+    ts_type, ts = msg.timestamp if msg.timestamp is not None else (0, 0)
+    return InRecord(
+        topic=msg.topic or "",
+        key=key,
+        value=msg.value,
+        headers=tuple((name, b"" if value is None else value) for name, value in msg.headers),
+        partition=msg.partition if msg.partition is not None else 0,
+        offset=msg.offset if msg.offset is not None else 0,
+        # Type 0 is TIMESTAMP_NOT_AVAILABLE.
+        timestamp_ms=ts if ts_type != 0 else None,
+    )
+
+
+@operator
+def kafka_input(
+    step_id: str,
+    flow: Dataflow,
+    settings: Settings,
+    topics: list[str],
+    starting_offset: Literal["beginning", "end"] = "beginning",
+    tail: bool = True,
+    *,
+    batch_size: int = 1000,
+    metadata_timeout_s: float = 30.0,
+) -> Stream[InRecord]:
+    """Read `topics` as a stream of `InRecord`s; any consumer error stops the dataflow.
+
+    Partitions are assigned by Bytewax (no consumer group); offsets live in the recovery
+    snapshots, so without recovery every run starts at `starting_offset`. With `tail=False`
+    the input ends at the end of every partition (batch replays, tests). The topics must exist
+    (`helved.kafka.ensure_topics`); they are not auto-created. Removing a topic from `topics`
+    breaks resuming from a snapshot.
+    """
+    config: dict[str, Any] = {**settings.kafka_client_config(), "logger": LIBRDKAFKA_LOG}
+    source = _CheckedKafkaSource(
+        config,
+        list(topics),
+        metadata_timeout_s,
+        tail=tail,
+        starting_offset=_OFFSETS[starting_offset],
+        batch_size=batch_size,
+        raise_on_errors=True,
+    )
+    messages = op.input("kafka", flow, source)
+    return op.map("to_in_record", messages, to_in_record)
+
+
+class _KafkaOutPartition(StatelessSinkPartition[OutRecord]):
+    def __init__(self, producer: ReliableProducer, flush_timeout_s: float) -> None:
+        self._producer = producer
+        self._flush_timeout_s = flush_timeout_s
+
+    def write_batch(self, items: list[OutRecord]) -> None:
+        for record in items:
+            self._producer.send(record)
+        # Bytewax treats a batch as written when this returns: deliver first.
+        self._producer.flush_or_raise(self._flush_timeout_s)
+
+    def close(self) -> None:
+        self._producer.close(self._flush_timeout_s)
+
+
+class KafkaOutSink(DynamicSink[OutRecord]):
+    """Write `OutRecord`s, each to its own `topic`, through a `ReliableProducer` per worker.
+
+    A batch returns only when every record in it is acknowledged (`acks=all`); any delivery
+    failure raises `DeliveryFailed` and stops the dataflow, so nothing is lost silently. After
+    a crash the last epoch's output is produced again (at-least-once).
+    """
+
+    def __init__(self, settings: Settings, *, flush_timeout_s: float = 30.0) -> None:
+        self._settings = settings
+        self._flush_timeout_s = flush_timeout_s
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaOutPartition:
+        return _KafkaOutPartition(ReliableProducer(self._settings), self._flush_timeout_s)

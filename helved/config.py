@@ -1,0 +1,184 @@
+"""helved's settings, read once from the environment.
+
+Environment variables (all optional):
+
+| variable | default | meaning |
+|---|---|---|
+| `HELVED_BOOTSTRAP_SERVERS` | `""` | Kafka bootstrap servers, `host:port[,host:port…]`; empty means "start the embedded broker" |
+| `HELVED_SECURITY_PROTOCOL` | `PLAINTEXT` | `PLAINTEXT`, `SSL` or `SASL_SSL` |
+| `HELVED_SASL_MECHANISM` | `SCRAM-SHA-512` | `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN` (used with `SASL_SSL`) |
+| `HELVED_SASL_USERNAME` | — | required with `SASL_SSL` |
+| `HELVED_SASL_PASSWORD` | — | required with `SASL_SSL`; never shown by `repr`/`str` |
+| `HELVED_SSL_CA_LOCATION` | — | CA bundle file for `SSL`/`SASL_SSL` |
+| `HELVED_TOPIC_PREFIX` | `""` | prepended to every topic name (test isolation) |
+| `HELVED_PARTITIONS` | `3` | partitions of every helved topic |
+| `HELVED_RECOVERY_DIR` | — | Bytewax recovery directory; unset means no recovery |
+| `HELVED_SNAPSHOT_S` | `10` | seconds between Bytewax snapshots (epoch length) |
+| `HELVED_BACKUP_S` | `60` | seconds Bytewax keeps older snapshots |
+| `HELVED_WORKERS` | `1` | Bytewax workers in this process |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The name of every topic helved reads or writes (spec `domain.md` §2)."""
+
+    dagpenger: str = "teamdagpenger.utbetaling.v1"
+    oppdrag: str = "helved.oppdrag.v1"
+    kvittering: str = "helved.kvittering.v1"
+    status: str = "helved.status.v1"
+    pending: str = "helved.pending-utbetalinger.v1"
+    utbetalinger: str = "helved.utbetalinger.v1"
+    saker: str = "helved.saker.v1"
+    simuleringer: str = "helved.simuleringer.v1"
+    dryrun_dp: str = "helved.dryrun-dp.v1"
+    dlq: str = "helved.dlq.v1"
+
+    def with_prefix(self, prefix: str) -> Topics:
+        """The same topics with `prefix` prepended to every name."""
+        if not prefix:
+            return self
+        return Topics(**{f.name: prefix + getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic name, in declaration order."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+    def compacted(self) -> frozenset[str]:
+        """The topics holding confirmed state, which are meant to be log-compacted."""
+        return frozenset({self.utbetalinger, self.saker})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime settings. Build with `Settings.from_env()`; change with `dataclasses.replace`."""
+
+    bootstrap_servers: str = ""
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_ca_location: str | None = None
+    topic_prefix: str = ""
+    partitions: int = 3
+    recovery_dir: Path | None = None
+    snapshot_s: float = 10.0
+    backup_s: float = 60.0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"HELVED_SECURITY_PROTOCOL must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+                f"got {self.security_protocol!r}"
+            )
+        if self.security_protocol == "SASL_SSL":
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise ValueError(
+                    f"HELVED_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
+                    f"got {self.sasl_mechanism!r}"
+                )
+            if not self.sasl_username or not self.sasl_password:
+                raise ValueError(
+                    "HELVED_SECURITY_PROTOCOL=SASL_SSL needs HELVED_SASL_USERNAME "
+                    "and HELVED_SASL_PASSWORD"
+                )
+        if self.partitions < 1:
+            raise ValueError(f"HELVED_PARTITIONS must be at least 1, got {self.partitions}")
+        if self.workers < 1:
+            raise ValueError(f"HELVED_WORKERS must be at least 1, got {self.workers}")
+        if self.snapshot_s <= 0:
+            raise ValueError(f"HELVED_SNAPSHOT_S must be positive, got {self.snapshot_s}")
+        if self.backup_s < 0:
+            raise ValueError(f"HELVED_BACKUP_S must not be negative, got {self.backup_s}")
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "sasl_password":
+                value = None if value is None else "***"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Read the `HELVED_*` variables (see the module docstring); empty values mean unset."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: float, kind: type[int] | type[float]) -> Any:
+            raw = get(name)
+            if raw is None:
+                return kind(default)
+            try:
+                return kind(raw)
+            except ValueError:
+                what = "an integer" if kind is int else "a number"
+                raise ValueError(f"{name} must be {what}, got {raw!r}") from None
+
+        recovery = get("HELVED_RECOVERY_DIR")
+        return cls(
+            bootstrap_servers=get("HELVED_BOOTSTRAP_SERVERS") or "",
+            security_protocol=(get("HELVED_SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
+            sasl_mechanism=(get("HELVED_SASL_MECHANISM") or "SCRAM-SHA-512").upper(),
+            sasl_username=get("HELVED_SASL_USERNAME"),
+            # A password is taken verbatim: surrounding spaces may belong to it.
+            sasl_password=env.get("HELVED_SASL_PASSWORD") or None,
+            ssl_ca_location=get("HELVED_SSL_CA_LOCATION"),
+            topic_prefix=get("HELVED_TOPIC_PREFIX") or "",
+            partitions=number("HELVED_PARTITIONS", 3, int),
+            recovery_dir=Path(recovery) if recovery else None,
+            snapshot_s=number("HELVED_SNAPSHOT_S", 10, float),
+            backup_s=number("HELVED_BACKUP_S", 60, float),
+            workers=number("HELVED_WORKERS", 1, int),
+        )
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no bootstrap servers are configured: the embedded broker is to be started."""
+        return not self.bootstrap_servers
+
+    @property
+    def topics(self) -> Topics:
+        """Every topic name, with `topic_prefix` applied."""
+        return Topics().with_prefix(self.topic_prefix)
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """The confluent-kafka (librdkafka) client config: bootstrap servers and security.
+
+        The result holds the SASL password: never log it.
+        """
+        if not self.bootstrap_servers:
+            raise ValueError(
+                "no Kafka bootstrap servers: set HELVED_BOOTSTRAP_SERVERS, or start the "
+                "embedded broker and use dataclasses.replace(settings, bootstrap_servers=...)"
+            )
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL") and self.ssl_ca_location:
+            config["ssl.ca.location"] = self.ssl_ca_location
+        if self.security_protocol == "SASL_SSL":
+            assert self.sasl_username is not None and self.sasl_password is not None
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username
+            config["sasl.password"] = self.sasl_password
+        return config
