@@ -35,6 +35,9 @@ from helved.records import InRecord, OutRecord
 
 # An answer to one Oppdrag record: zero or more kvittering values (bytes).
 Answer = Callable[[OutRecord], list[bytes]]
+# An answer to one simulation request record: the records OS's side produces (dryrun answer,
+# final status).
+Simulate = Callable[[OutRecord], list[OutRecord]]
 
 GATE_TIMEOUT_S = 30.0
 
@@ -146,6 +149,40 @@ def fixed_codes(codes: list[str]) -> Answer:
     return answer
 
 
+def os_stand_in(codes: list[str] | None, topics: Topics | None = None) -> tuple[Answer, Simulate]:
+    """OS's side of the replay: receipts for Oppdrag, answers for simulation requests.
+
+    `codes=None`: the OS emulator's real verdicts. Otherwise the fixed codes; a shadow emulator
+    books every Oppdrag a code accepts (00/04), so that dryruns see the payments the codes made.
+    """
+    from helved.dryrun import answer_simulering
+    from helved.emulator import OsEmulator
+
+    topics = topics or Topics()
+    emulator = OsEmulator()
+
+    def simulate(rec: OutRecord) -> list[OutRecord]:
+        return answer_simulering(emulator, rec, topics)
+
+    if codes is None:
+
+        def answer(rec: OutRecord) -> list[bytes]:
+            return emulator.handle(rec.value) if rec.value is not None else []
+
+        return answer, simulate
+
+    fixed = fixed_codes(codes)
+
+    def shadowed(rec: OutRecord) -> list[bytes]:
+        kvitteringer = fixed(rec)
+        accepted = (b"<alvorlighetsgrad>00</", b"<alvorlighetsgrad>04</")
+        if rec.value is not None and any(tag in kv for kv in kvitteringer for tag in accepted):
+            emulator.handle(rec.value)
+        return kvitteringer
+
+    return shadowed, simulate
+
+
 def parse_codes(text: str) -> list[str]:
     """`--kvittering` argument: `none`, or codes separated by commas (`00,08,00`)."""
     if text.strip().lower() == "none":
@@ -168,6 +205,7 @@ class Loop:
     topics: Topics
     answer: Answer
     queue: deque[InRecord]
+    simulate: Simulate | None = None
     outputs: list[OutRecord] = field(default_factory=list)
     awaiting: tuple[str, int] | None = None
     since: float = 0.0
@@ -192,6 +230,8 @@ class Loop:
         receipts: list[InRecord] = []
         for item in items:
             self.outputs.append(item)
+            if item.topic == self.topics.simuleringer and self.simulate is not None:
+                self.outputs.extend(self.simulate(item))
             if item.topic == self.topics.oppdrag:
                 for value in self.answer(item):
                     receipts.append(
@@ -242,23 +282,28 @@ class _LoopSink(DynamicSink[OutRecord]):
         return _LoopSinkPartition(self._loop)
 
 
-def replay_records(records: list[InRecord], answer: Answer, topics: Topics | None = None) -> list[OutRecord]:
-    """Run the dataflow over `records`, answering Oppdrag with `answer`; every output, in order."""
+def replay_records(
+    records: list[InRecord], answer: Answer, topics: Topics | None = None, simulate: Simulate | None = None
+) -> list[OutRecord]:
+    """Run the dataflow over `records`, answering Oppdrag with `answer` and simulation requests
+    with `simulate`; every output (and OS's dryrun answers), in order."""
     topics = topics or Topics()
-    loop = Loop(topics, answer, deque(records))
+    loop = Loop(topics, answer, deque(records), simulate)
     flow = build_flow(_LoopSource(loop), _LoopSink(loop), topics)
     run_main(flow, epoch_interval=timedelta(seconds=10))
     return loop.outputs
 
 
-def replay_file(src: Path, dst: Path, answer: Answer, topics: Topics | None = None) -> list[OutRecord]:
+def replay_file(
+    src: Path, dst: Path, answer: Answer, topics: Topics | None = None, simulate: Simulate | None = None
+) -> list[OutRecord]:
     topics = topics or Topics()
     try:
         text = src.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(f"cannot read {src}: {exc}") from exc
     records = read_records(text.splitlines(), topics)
-    outputs = replay_records(records, answer, topics)
+    outputs = replay_records(records, answer, topics, simulate)
     with dst.open("wb") as fh:
         for rec in outputs:
             fh.write(orjson.dumps(record_to_json(rec, topics)))

@@ -11,21 +11,16 @@ from helved.errors import InputFileError
 
 
 def run(args: argparse.Namespace) -> int:
-    from helved.replay import fixed_codes, parse_codes, replay_file
+    from helved.replay import os_stand_in, parse_codes, replay_file
 
     try:
-        if args.emulate_oppdrag:
-            from helved.emulator.replay import emulator_answer
-
-            answer = emulator_answer()
-        else:
-            answer = fixed_codes(parse_codes(args.kvittering))
+        answer, simulate = os_stand_in(None if args.emulate_oppdrag else parse_codes(args.kvittering))
     except ValueError as exc:
         print(f"helved replay: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     try:
-        outputs = replay_file(Path(args.input), Path(args.out), answer)
+        outputs = replay_file(Path(args.input), Path(args.out), answer, simulate=simulate)
     except InputFileError as exc:
         print(f"helved replay: {args.input}: {exc}", file=sys.stderr)
         return 2

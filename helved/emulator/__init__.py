@@ -241,3 +241,14 @@ class OsEmulator:
             before = paid(self.ledger, *oppdrag.sak_key)
             return Simulation(rejected("B110009F", f"Skjemafeil: {err}"), before, before)
         return simulate(self.ledger, oppdrag)
+
+    def simulate_request(self, simulering_xml: bytes) -> Simulation:
+        """OS's simulation service: a `simulerBeregningRequest` against the ledger as it is now.
+        Books nothing, remembers nothing, no faults."""
+        root = _xml.parse_document(simulering_xml)
+        err = _xml.schema_errors(root, _xml.simulering_schema())
+        oppdrag = _xml.parse_simulering_element(root)
+        if err is not None:
+            before = paid(self.ledger, *oppdrag.sak_key)
+            return Simulation(rejected("B110009F", f"Skjemafeil: {err}"), before, before)
+        return simulate(self.ledger, oppdrag)

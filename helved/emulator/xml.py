@@ -25,6 +25,8 @@ encoding, indentation or space padding has the same hash; any change of a value 
 
 from __future__ import annotations
 
+import functools
+
 import copy
 import hashlib
 import re
@@ -71,6 +73,15 @@ def default_schema() -> etree.XMLSchema:
     if _SCHEMA is None:
         _SCHEMA = load_schema()
     return _SCHEMA
+
+
+SIMULERING_XSD_PATH = XSD_PATH.parent / "simulering" / "wrapper.xsd"
+
+
+@functools.cache
+def simulering_schema() -> etree.XMLSchema:
+    """OS's simulation service types, with the one global request element declared."""
+    return load_schema(SIMULERING_XSD_PATH)
 
 
 def parse_document(data: bytes) -> etree._Element:
@@ -136,12 +147,13 @@ def _amount(t: str | None) -> Amount:
     return int(d) if d == d.to_integral_value() else d
 
 
-def parse_oppdrag_element(root: etree._Element) -> Oppdrag:
-    o110 = _child(root, "oppdrag-110")
+def _parse_container(o110: etree._Element | None, line_name: str) -> Oppdrag:
+    """The oppdrag fields and its lines; `line_name` is `oppdrags-linje-150` in an Oppdrag and
+    `oppdragslinje` in a simulation request (whose dates are plain, without offset)."""
     if o110 is None:
         return Oppdrag(None, None, None)
     linjer = []
-    for l150 in _children(o110, "oppdrags-linje-150"):
+    for l150 in _children(o110, line_name):
         fom = _date(l150, "datoVedtakFom")
         if fom is None:
             raise ValueError("datoVedtakFom mangler")
@@ -170,6 +182,15 @@ def parse_oppdrag_element(root: etree._Element) -> Oppdrag:
         oppdrag_gjelder_id=_text(o110, "oppdragGjelderId"),
         linjer=tuple(linjer),
     )
+
+
+def parse_oppdrag_element(root: etree._Element) -> Oppdrag:
+    return _parse_container(_child(root, "oppdrag-110"), "oppdrags-linje-150")
+
+
+def parse_simulering_element(root: etree._Element) -> Oppdrag:
+    """A `simulerBeregningRequest` (OS's simulation service) as the Oppdrag it would send."""
+    return _parse_container(_child(root, "oppdrag"), "oppdragslinje")
 
 
 def parse_oppdrag(data: bytes) -> Oppdrag:
