@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from bytewax.testing import TestingSource
 
 from helved.records import InRecord
 from tests.builders import TOPICS, days, dp, request_record
