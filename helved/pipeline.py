@@ -151,7 +151,7 @@ class Pipeline:
             rec.key, fagsystem, StatusKind.FEILET, error=Error(err.status_code, err.msg, err.doc), simulering=dryrun
         )
         out: list[Routed] = list(self._status(status, rec))
-        out.extend(self._dead_letter(DeadLetter(src, err.code.value, err.msg), rec))
+        out.extend(self._dead_letter(DeadLetter(src, err.code.value, err.detail), rec))
         return out
 
     # -- the sak step --------------------------------------------------------------------------

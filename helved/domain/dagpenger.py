@@ -48,6 +48,10 @@ def _opt_str(obj: Mapping[str, Any], name: str, default: str) -> str:
     return _str(obj, name)
 
 
+# OS's `Tsats` is a decimal of at most 13 digits.
+MAX_AMOUNT = 9_999_999_999_999
+
+
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
     if name not in obj or obj[name] is None:
         raise _missing(where + name)
@@ -57,6 +61,8 @@ def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be an integer")
     if value < 0:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must not be negative")
+    if value > MAX_AMOUNT:
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be at most {MAX_AMOUNT} (13 digits)")
     return value
 
 
@@ -90,6 +96,10 @@ def _datetime(obj: Mapping[str, Any], name: str) -> datetime:
 def _bounded(value: str, name: str, max_len: int, code: ErrorCode) -> str:
     if not 1 <= len(value) <= max_len:
         raise bad_request(code, f"{name} must be 1-{max_len} characters, was {len(value)}")
+    # OS trims its fields: an id with surrounding spaces would come back as another id, and the
+    # kvittering would match nothing. Control characters have no place in an id either.
+    if value != value.strip() or any(not ch.isprintable() for ch in value):
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must not have surrounding spaces or control characters")
     return value
 
 

@@ -6,6 +6,7 @@ can be held in Bytewax state and snapshotted without copying. Money is whole kro
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -70,10 +71,9 @@ class SakKey:
     fagsystem: Fagsystem
 
     def as_json_text(self) -> str:
-        """The key of `helved.saker.v1` and the routing key of the sak step (spec §2)."""
-        # Hand-written so the key is byte-stable whatever JSON library sits at the edge.
-        sak = self.sak_id.replace("\\", "\\\\").replace('"', '\\"')
-        return f'{{"sakId":"{sak}","fagsystem":"{self.fagsystem.value}"}}'
+        """The key of `helved.saker.v1` and the routing key of the sak step (spec §2):
+        `{"sakId":"SAK-17","fagsystem":"DAGPENGER"}`, byte-stable, valid JSON for any sakId."""
+        return json.dumps({"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +204,26 @@ class Oppdrag:
         return frozenset(linje.delytelse_id for linje in self.linjer)
 
     @property
+    def line_fingerprints(self) -> frozenset[tuple[str, ...]]:
+        return frozenset(
+            line_fingerprint(
+                ln.delytelse_id,
+                ln.opphør_fom.isoformat() if ln.opphør_fom else "",
+                ln.periode.fom.isoformat(),
+                ln.periode.tom.isoformat(),
+                str(ln.periode.beløp),
+                ln.ref_delytelse_id or "",
+            )
+            for ln in self.linjer
+        )
+
+    @property
+    def nokkel_avstemming(self) -> str:
+        """`yyyy-MM-dd-HH.mm.ss.SSSSSS`, OS's avstemming key and message time."""
+        t = self.avstemming
+        return t.strftime("%Y-%m-%d-%H.%M.%S.") + f"{t.microsecond:06d}"
+
+    @property
     def uids(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for linje in self.linjer:
@@ -222,3 +242,15 @@ class Kvittering:
     beskr_melding: str | None
     delytelse_ids: frozenset[str]
     henvisninger: frozenset[str]
+    # What each line says (see `line_fingerprint`) and the avstemming key, when echoed: two
+    # Oppdrag of a sak can have the same delytelseIds (opphør lines reuse the chain's tail id).
+    linjer: frozenset[tuple[str, ...]] | None = None
+    nokkel_avstemming: str | None = None
+
+
+def line_fingerprint(
+    delytelse_id: str, opphør_fom: str, fom: str, tom: str, sats: str, ref_delytelse_id: str
+) -> tuple[str, ...]:
+    """What identifies a line of an Oppdrag within its sak: its id, what it stops from, its
+    period, amount and chain reference. Dates as `YYYY-MM-DD`, amounts as integer text."""
+    return (delytelse_id, opphør_fom, fom, tom, sats, ref_delytelse_id)

@@ -203,11 +203,17 @@ def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Out
 
 
 def _matches(flight: InFlight, kv: Kvittering) -> bool:
+    """The receipt echoes exactly the Oppdrag in flight: same sak, same lines (ids, what they
+    stop, periods, amounts, chaining), same henvisning and, when echoed, same avstemming key.
+    Ids alone are not enough: two opphør-only Oppdrag on one chain share the tail's id."""
+    o = flight.oppdrag
     return (
-        kv.fagområde == flight.oppdrag.fagområde
-        and kv.fagsystem_id == flight.oppdrag.fagsystem_id
-        and kv.delytelse_ids == flight.oppdrag.delytelse_ids
+        kv.fagområde == o.fagområde
+        and kv.fagsystem_id == o.fagsystem_id
+        and kv.delytelse_ids == o.delytelse_ids
         and kv.henvisninger <= {flight.behandling_id}
+        and (kv.linjer is None or kv.linjer == o.line_fingerprints)
+        and (kv.nokkel_avstemming is None or kv.nokkel_avstemming == o.nokkel_avstemming)
     )
 
 

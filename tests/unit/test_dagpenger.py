@@ -159,6 +159,12 @@ GOOD_DAY = days("mp1", "2025-08-04", "2025-08-04", 100)
         (lambda m: m.update(saksbehandler="dagpenger"), "SAKSBEHANDLER_LENGTH"),
         (lambda m: m.update(saksbehandler=""), "SAKSBEHANDLER_LENGTH"),
         (lambda m: m.update(beslutter="Z12345678"), "BESLUTTER_LENGTH"),
+        (lambda m: m.update(sakId="SAK-1 "), "INVALID_FIELD"),  # OS trims: the receipt would miss
+        (lambda m: m.update(sakId="SAK\t1"), "INVALID_FIELD"),
+        (lambda m: m.update(behandlingId=" B-1"), "INVALID_FIELD"),
+        (lambda m: m.update(saksbehandler="Z12345 "), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(utbetaltBeløp=10**13, sats=10**13), "INVALID_FIELD"),  # Tsats: 13 digits
+        (lambda m: m["utbetalinger"][0].update(sats=10**13), "INVALID_FIELD"),
         (lambda m: m["utbetalinger"].append(dict(m["utbetalinger"][0])), "DUPLICATE_FOM"),
         (
             lambda m: m["utbetalinger"].append(day("mp1", "2028-09-01", 100)),
@@ -199,6 +205,11 @@ def test_period_rules(perioder, typ, code):
     with pytest.raises(RequestRejected) as exc:
         validate_perioder(perioder, typ, "u")
     assert exc.value.code.value == code
+
+
+def test_the_largest_amount_os_takes_is_accepted():
+    msg = dp([day("mp1", "2025-08-04", 9_999_999_999_999)])
+    assert parse(msg).utbetalinger[0].perioder[0].beløp == 9_999_999_999_999
 
 
 def test_1100_days_is_still_allowed():

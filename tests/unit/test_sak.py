@@ -37,6 +37,8 @@ def receipt_for(out, grad="00", beskr=None) -> Kvittering:
         beskr_melding=beskr,
         delytelse_ids=o.oppdrag.delytelse_ids,
         henvisninger=frozenset(ln.henvisning for ln in o.oppdrag.linjer),
+        linjer=o.oppdrag.line_fingerprints,
+        nokkel_avstemming=o.oppdrag.nokkel_avstemming,
     )
 
 
@@ -145,10 +147,31 @@ def test_unmatched_receipt_changes_nothing_and_is_dead_lettered():
         replace(good, delytelse_ids=frozenset({"other"})),
         replace(good, henvisninger=frozenset({"B-999"})),
         replace(good, fagsystem_id="SAK-2"),
+        replace(good, linjer=frozenset({("x",) * 6})),
     ):
         state2, out2 = on_receipt(state, bad)
         assert state2 is state
         assert [x.reason for x in out2 if isinstance(x, DeadLetter)] == ["UNMATCHED_KVITTERING"]
+
+
+def test_a_stale_receipt_of_an_earlier_opphør_does_not_confirm_a_later_one():
+    """Two opphør-only Oppdrag on one chain share the tail's delytelseId (and here the
+    behandlingId): only the lines' content tells their receipts apart."""
+    state, out = on_request(None, request(days("mp1", "2025-08-04", "2025-08-15", 100), behandling="B-1"))
+    state, _ = on_receipt(state, receipt_for(out))
+    state, out_b = on_request(state, request(days("mp1", "2025-08-04", "2025-08-13", 100), behandling="B-2"))
+    kv_b = receipt_for(out_b)
+    state, _ = on_receipt(state, kv_b)
+    state, out_c = on_request(state, request(days("mp1", "2025-08-04", "2025-08-06", 100), behandling="B-2"))
+    assert kv_b.delytelse_ids == receipt_for(out_c).delytelse_ids  # the trap
+    state2, out2 = on_receipt(state, kv_b)  # B's receipt delivered again
+    assert state2 is state and [x.reason for x in out2] == ["UNMATCHED_KVITTERING"]
+
+
+def test_a_receipt_with_another_avstemming_key_is_not_ours():
+    state, out = on_request(None, request(MP1))
+    state2, out2 = on_receipt(state, replace(receipt_for(out), nokkel_avstemming="2020-01-01-00.00.00.000000"))
+    assert state2 is state and out2[0].reason == "UNMATCHED_KVITTERING"
 
 
 def test_duplicate_receipt_never_confirms_twice():
