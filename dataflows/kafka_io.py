@@ -89,6 +89,7 @@ def kafka_input(
     *,
     batch_size: int = 1000,
     metadata_timeout_s: float = 30.0,
+    consumer_config: dict[str, Any] | None = None,
 ) -> Stream[InRecord]:
     """Read `topics` as a stream of `InRecord`s; any consumer error stops the dataflow.
 
@@ -96,9 +97,15 @@ def kafka_input(
     snapshots, so without recovery every run starts at `starting_offset`. With `tail=False`
     the input ends at the end of every partition (batch replays, tests). The topics must exist
     (`helved.kafka.ensure_topics`); they are not auto-created. Removing a topic from `topics`
-    breaks resuming from a snapshot.
+    breaks resuming from a snapshot. `consumer_config` adds librdkafka consumer tuning (for
+    example `fetch.wait.max.ms`, which bounds the latency on brokers that do not wake a waiting
+    fetch when data arrives, such as Tansu).
     """
-    config: dict[str, Any] = {**settings.kafka_client_config(), "logger": LIBRDKAFKA_LOG}
+    config: dict[str, Any] = {
+        **(consumer_config or {}),  # tuning only: connection and security settings always win
+        **settings.kafka_client_config(),
+        "logger": LIBRDKAFKA_LOG,
+    }
     source = _CheckedKafkaSource(
         config,
         list(topics),

@@ -1,0 +1,79 @@
+"""`helved send FILE`: produce one dagpenger decision (a JSON `DpUtbetaling`) to the request topic."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+import orjson
+
+from helved.cli_support import CommandError, broker_settings, report
+
+
+def read_decision(path: str, raw: bool) -> tuple[bytes, dict | None]:  # type: ignore[type-arg]
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}", 2) from None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if raw:
+            return data, None
+        raise CommandError(f"{path} is not JSON ({exc.msg}); --raw sends it anyway", 2) from None
+    if not isinstance(value, dict):
+        if raw:
+            return data, None
+        raise CommandError(f"{path} does not hold a JSON object; --raw sends it anyway", 2)
+    return data, value
+
+
+def run(args: argparse.Namespace) -> int:
+    from helved.kafka import DeliveryFailed, ReliableProducer
+    from helved.records import OutRecord
+
+    try:
+        value, decision = read_decision(args.file, args.raw)
+        settings = broker_settings(args.broker_timeout)
+        key = args.key or str(uuid.uuid4())
+        topic = settings.topics.dagpenger
+        try:
+            with ReliableProducer(settings) as producer:
+                producer.send(OutRecord(topic, key, value))
+                producer.flush_or_raise(args.broker_timeout)
+        except DeliveryFailed as exc:
+            raise CommandError(str(exc)) from None
+    except CommandError as exc:
+        return report("send", exc)
+    sak = decision.get("sakId") if decision else None
+    behandling = decision.get("behandlingId") if decision else None
+    if args.json:
+        print(orjson.dumps({"key": key, "topic": topic, "sakId": sak, "behandlingId": behandling}).decode())
+    else:
+        what = f"sak {sak}, behandling {behandling}" if decision else "raw value"
+        print(f"sent {key} to {topic} ({what}); follow it with: helved status {key}")
+    if args.wait is not None:
+        from helved.commands.status import follow
+
+        return follow(settings, key, args.wait, args.json)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("send", help="produce a dagpenger decision (JSON DpUtbetaling) from a file")
+    p.add_argument("file", help="the JSON file, '-' for stdin")
+    p.add_argument("--key", help="the record key, the request's original key (default: a new UUID)")
+    p.add_argument("--raw", action="store_true", help="send the bytes even if they are not a JSON object")
+    p.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="then follow its statuses, like `helved status --timeout`",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
+    )
+    p.set_defaults(func=run)

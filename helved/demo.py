@@ -1,0 +1,407 @@
+"""`helved demo`: the whole of helved on one machine, with dagpenger decisions going through.
+
+Starts the embedded broker (unless HELVED_BOOTSTRAP_SERVERS names one), creates the topics,
+starts the pipeline (`helved run`, with recovery) and the OS bridge with the OS emulator, sends
+the example decisions below and prints every status as it arrives and, after each OK, what OS
+now pays on the sak. Ctrl-C stops everything in order (pipeline, bridge, broker); `--once`
+stops by itself when every example has its final status.
+
+The examples (realistic dagpenger: 14-day meldeperioder Monday-Sunday, paid on weekdays):
+- SAK-1001: a new sak (one reduced day), then a change sent right behind it (the reduced day
+  corrected, the next meldeperiode added): the change waits until the first Oppdrag's receipt
+  is applied, then goes out as an ENDR Oppdrag;
+- SAK-1005: a new sak with a ferietillegg, then a stop (no days left: every utbetaling stopped);
+- SAK-1013: an invalid decision (saksbehandler longer than OS's 8 characters): FEILET and the
+  record on the DLQ.
+Nothing printed holds the person's ident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from helved.cli_support import describe_status
+from helved.config import Settings
+from helved.emulated_os import EmulatedOs, payment_rows
+from helved.emulator import PaidMap
+from helved.follow import Follower, StatusLog
+from helved.kafka.partitioner import key_in_same_partition
+from helved.records import InRecord, OutRecord
+
+IDENT = "12345678910"  # a made-up fødselsnummer; never printed
+
+
+# ---------------------------------------------------------------------------------------------
+# The examples
+
+
+def _weekdays(fom: date, tom: date) -> list[date]:
+    return [
+        fom + timedelta(days=i)
+        for i in range((tom - fom).days + 1)
+        if (fom + timedelta(days=i)).weekday() < 5
+    ]
+
+
+def meldeperiode(
+    start: str, beløp: int = 1000, *, sats: int | None = None, changes: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """The paid days of the 14-day meldeperiode starting on Monday `start`: every weekday at
+    `beløp` (sats `sats`, default `beløp`), except the days in `changes` (date -> beløp; 0 is
+    not paid)."""
+    fom = date.fromisoformat(start)
+    tom = fom + timedelta(days=13)
+    name = f"{fom.isoformat()}/{tom.isoformat()}"
+    out = []
+    for d in _weekdays(fom, tom):
+        paid = (changes or {}).get(d.isoformat(), beløp)
+        out.append(
+            {
+                "meldeperiode": name,
+                "dato": d.isoformat(),
+                "sats": sats or beløp,
+                "utbetaltBeløp": paid,
+                "utbetalingstype": "Dagpenger",
+            }
+        )
+    return out
+
+
+def decision(
+    sak: str, behandling: str, vedtak: str, days: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "sakId": sak,
+        "behandlingId": behandling,
+        "ident": IDENT,
+        "vedtakstidspunktet": vedtak,
+        "saksbehandler": "Z123456",
+        "beslutter": "Z654321",
+        "utbetalinger": days,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str
+    sak: str
+    title: str
+    decision: dict[str, Any]
+
+
+def examples(partitions: int) -> list[Example]:
+    """The demo's decisions in sending order. A request meant to follow another on the same sak
+    gets a key in that request's partition, so it is read after it (Kafka orders a partition,
+    not a topic)."""
+    ny_1 = "dp-1001-1"
+    endring_1 = key_in_same_partition("dp-1001-2", ny_1, partitions)
+    ny_5 = "dp-1005-1"
+    stans_5 = key_in_same_partition("dp-1005-2", ny_5, partitions)
+    ferietillegg = {
+        "meldeperiode": "2025-08-04/2025-08-17",
+        "dato": "2025-08-15",
+        "sats": 1200,
+        "utbetaltBeløp": 1200,
+        "utbetalingstype": "DagpengerFerietillegg",
+    }
+    return [
+        Example(
+            ny_1,
+            "SAK-1001",
+            "new sak: meldeperiode 4-17 Aug, 1000/day, 7 Aug reduced to 700",
+            decision(
+                "SAK-1001",
+                "B-1",
+                "2025-08-18T09:30:00",
+                meldeperiode("2025-08-04", changes={"2025-08-07": 700}),
+            ),
+        ),
+        Example(
+            endring_1,
+            "SAK-1001",
+            "change, sent right behind: 7 Aug corrected to 1000, meldeperiode 18-31 Aug added (25 Aug not paid)",
+            decision(
+                "SAK-1001",
+                "B-2",
+                "2025-09-01T10:15:00",
+                meldeperiode("2025-08-04") + meldeperiode("2025-08-18", changes={"2025-08-25": 0}),
+            ),
+        ),
+        Example(
+            ny_5,
+            "SAK-1005",
+            "new sak: meldeperiode 4-17 Aug, 800/day, and a ferietillegg of 1200",
+            decision(
+                "SAK-1005", "B-1", "2025-08-18T11:00:00", meldeperiode("2025-08-04", 800) + [ferietillegg]
+            ),
+        ),
+        Example(
+            stans_5,
+            "SAK-1005",
+            "stop: no paid days any more",
+            decision("SAK-1005", "B-2", "2025-08-20T08:45:00", []),
+        ),
+        Example(
+            "dp-1013-1",
+            "SAK-1013",
+            "invalid: saksbehandler 'dagpenger' is longer than OS's 8 characters",
+            decision(
+                "SAK-1013",
+                "B-1",
+                "2025-08-18T12:00:00",
+                meldeperiode("2025-08-04"),
+                saksbehandler="dagpenger",
+            ),
+        ),
+    ]
+
+
+def send_examples(settings: Settings, chosen: list[Example]) -> None:
+    from helved.kafka import ReliableProducer
+
+    with ReliableProducer(settings) as producer:
+        for ex in chosen:
+            producer.send(OutRecord(settings.topics.dagpenger, ex.key, orjson.dumps(ex.decision)))
+        producer.flush_or_raise(30)
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation
+
+
+class Printer:
+    """Prints the demo's events as they arrive: statuses, DLQ records, OS payments."""
+
+    def __init__(self, out: TextIO, chosen: list[Example], os_: EmulatedOs) -> None:
+        self.out = out
+        self.chosen = {ex.key: ex for ex in chosen}
+        self.os = os_
+        self.started = time.monotonic()
+        self.statuses = StatusLog()
+        self.oppdrag: dict[str | None, bytes] = {}
+        self.dlq: list[tuple[str | None, str]] = []
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def _t(self) -> str:
+        return f"+{time.monotonic() - self.started:.2f}s"
+
+    def sent(self) -> None:
+        self.say(f"{'':8}  {'request':<11}  {'sak':<8}  decision")
+        for ex in self.chosen.values():
+            self.say(f"{'sent':>8}  {ex.key:<11}  {ex.sak:<8}  {ex.title}")
+        self.say()
+        self.say(f"{'':8}  {'request':<11}  {'sak':<8}  {'status':<11}  details")
+
+    def on_record(self, rec: InRecord, topics: Any) -> None:
+        if rec.topic == topics.oppdrag:
+            if rec.value is not None:
+                self.oppdrag.setdefault(rec.key, rec.value)
+            return
+        if rec.topic == topics.dlq:
+            error = _dedup_code((rec.header("error") or b"").decode(errors="replace"))
+            self.dlq.append((rec.key, error))
+            ex = self.chosen.get(rec.key or "")
+            self.say(
+                f"{self._t():>8}  {rec.key or '-':<11}  {ex.sak if ex else '?':<8}  {'DLQ':<11}  {error}"
+            )
+            return
+        status = self.statuses.add(rec)
+        if status is None or rec.key not in self.chosen:
+            return
+        ex = self.chosen[rec.key]
+        word = status.get("status", "?")
+        self.say(f"{self._t():>8}  {rec.key:<11}  {ex.sak:<8}  {word:<11}  {describe_status(status)}")
+        if word == "OK":
+            # What OS paid right after this request's Oppdrag: the bridge may be further already.
+            oppdrag = self.oppdrag.get(rec.key)
+            paid = self.os.paid_after(oppdrag, "DP", ex.sak) if oppdrag else self.os.paid("DP", ex.sak)
+            self.payments(ex.sak, paid, indent=" " * 10)
+
+    def payments(self, sak: str, paid: PaidMap, indent: str) -> None:
+        rows = payment_rows(paid)
+        if not rows:
+            self.say(f"{indent}OS pays nothing on {sak}")
+            return
+        self.say(f"{indent}OS now pays on {sak}:")
+        self.say(
+            f"{indent}  {'klassekode':<15} {'fom':<10}  {'tom':<10}  {'days':>4}  {'per day':>7}  {'total':>7}"
+        )
+        for r in rows:
+            self.say(
+                f"{indent}  {r.klassekode:<15} {r.fom.isoformat():<10}  {r.tom.isoformat():<10}"
+                f"  {r.days:>4}  {r.per_day:>7}  {r.total:>7}"
+            )
+        days, total = sum(r.days for r in rows), sum(r.total for r in rows)
+        self.say(f"{indent}  {'total':<15} {'':<10}  {'':<10}  {days:>4}  {'':>7}  {total:>7}")
+
+    def all_final(self) -> bool:
+        return all(self.statuses.final(key) is not None for key in self.chosen)
+
+    def summary(self) -> None:
+        self.say()
+        self.say("Summary")
+        self.say(f"  {'request':<11}  {'sak':<8}  statuses")
+        for ex in self.chosen.values():
+            self.say(
+                f"  {ex.key:<11}  {ex.sak:<8}  {' → '.join(self.statuses.sequence(ex.key)) or '(none yet)'}"
+            )
+        self.say(f"  DLQ: {len(self.dlq)} record(s)" + "".join(f"\n    {k}: {e}" for k, e in self.dlq))
+        self.say()
+        self.say("What OS pays, per sak")
+        for sak in dict.fromkeys(ex.sak for ex in self.chosen.values()):
+            self.payments(sak, self.os.paid("DP", sak), indent="  ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    once: bool,
+    timeout_s: float,
+    out: TextIO = sys.stdout,
+    workdir: Path | None = None,
+    keep: bool = False,
+    broker_timeout_s: float = 10.0,
+) -> int:
+    """The demo; 0 when every example got its expected final status (or it was stopped)."""
+    from helved.runner import Stack, StackFailed
+
+    temp = workdir is None
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="helved-demo-"))
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    if not settings.embedded_broker and not settings.topic_prefix:
+        # A broker that may hold topics from earlier runs: fresh topics, so the examples start clean.
+        settings = dataclasses.replace(settings, topic_prefix=f"demo-{time.strftime('%Y%m%d%H%M%S')}.")
+    stack = Stack(settings, workdir, snapshot_s=0.5, broker_timeout_s=broker_timeout_s, keep_os_history=True)
+    started = time.monotonic()
+    # Ctrl-C and SIGTERM set a flag that the loop below checks every 0.1 s: an exception raised
+    # inside a Kafka client call comes out mangled, and the stop must run in order.
+    stopping = _StopFlag()
+    try:
+        stack.start_broker()
+        settings = stack.settings
+        topics = settings.topics
+        where = "embedded Kafka broker (Tansu, in memory)" if stack.broker else "Kafka broker"
+        prefix = f", topic prefix {settings.topic_prefix!r}" if settings.topic_prefix else ""
+        say(f"helved demo: {where} on {settings.bootstrap_servers}{prefix}")
+        say(f"helved demo: {len(topics.all())} topics ready, {settings.partitions} partitions each")
+        pipeline = stack.start_pipeline()
+        say(
+            f"helved demo: pipeline started: helved run (pid {pipeline.pid}), "
+            f"recovery in {stack.recovery_dir}, snapshot every {stack.snapshot_s:g} s"
+        )
+        stack.start_bridge()
+        say(f"helved demo: OS bridge started with the OS emulator as OS, state in {stack.os_state_dir}")
+        chosen = examples(settings.partitions)
+        printer = Printer(out, chosen, stack.os)
+        say(f"helved demo: sending {len(chosen)} dagpenger decisions to {topics.dagpenger}")
+        say()
+        send_examples(settings, chosen)
+        printer.sent()
+        deadline = time.monotonic() + timeout_s
+        done = False
+        with Follower(settings, [topics.status, topics.dlq, topics.oppdrag]) as follower:
+            while not stopping.is_set():
+                stack.check()
+                for rec in follower.poll(0.1):
+                    printer.on_record(rec, topics)
+                if not done and printer.all_final() and printer.dlq:
+                    done = True
+                    printer.summary()
+                    say()
+                    took = time.monotonic() - started
+                    say(f"helved demo: all {len(chosen)} decisions answered in {took:.1f} s")
+                    if once:
+                        return 0 if _as_expected(printer) else 1
+                    env = f"HELVED_BOOTSTRAP_SERVERS={settings.bootstrap_servers}" + (
+                        f" HELVED_TOPIC_PREFIX={settings.topic_prefix}" if settings.topic_prefix else ""
+                    )
+                    say("helved demo: still running; in another terminal try:")
+                    say(f"  {env} helved sak SAK-1001 --os-state {stack.os_state_dir}")
+                    say(f"  {env} helved send decision.json --wait 30")
+                    say("helved demo: Ctrl-C stops")
+                if not done and time.monotonic() > deadline:
+                    printer.summary()
+                    say(f"helved demo: not every decision was answered within {timeout_s:g} s")
+                    return 1
+        say()
+        say("helved demo: stopping")
+        return 0
+    except StackFailed as exc:
+        say(f"helved demo: {exc}")
+        return 1
+    finally:
+        stopping.set()  # from here on the clients may see the broker go: their complaints are noise
+        stack.stop()
+        stopping.restore()
+        if temp and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif keep:
+            say(f"helved demo: kept {workdir}")
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM (when running in the main thread) or by `set()`; setting it also
+    silences librdkafka's connection complaints (a terminal's Ctrl-C stops the embedded broker
+    too, which shares the demo's process group)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.set()
+
+    def set(self) -> None:
+        self._event.set()
+        logging.getLogger("helved.kafka.librdkafka").setLevel(logging.CRITICAL)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _dedup_code(error: str) -> str:
+    """`CODE: CODE: text` (the DLQ's reason, then a message that starts with it) -> `CODE: text`."""
+    code, sep, rest = error.partition(": ")
+    return rest if sep and rest.startswith(code + ":") else error
+
+
+EXPECTED_FINAL = {"dp-1001": "OK", "dp-1005": "OK", "dp-1013": "FEILET"}
+
+
+def _as_expected(printer: Printer) -> bool:
+    for key in printer.chosen:
+        final = printer.statuses.final(key)
+        want = EXPECTED_FINAL[key[:7]]
+        if final is None or final.get("status") != want:
+            return False
+    return True

@@ -1,0 +1,396 @@
+"""End to end over the real broker: `helved run` (a child process, recovery on), the OS bridge
+with the emulator, dagpenger decisions in, statuses, Oppdrag, receipts and payments out.
+
+Every wait is bounded; nothing here asserts a wall-clock time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from helved.bridge import HOS_OPPDRAG
+from helved.config import Settings
+from helved.demo import Example, decision, examples, meldeperiode, send_examples
+from helved.emulated_os import payment_rows
+from helved.emulator import parse_oppdrag
+from helved.follow import StatusLog, read_all
+from helved.kafka import EmbeddedBroker, ReliableProducer
+from helved.kafka.partitioner import key_in_same_partition
+from helved.records import InRecord, OutRecord
+from helved.runner import Stack, wait_until
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 30.0
+
+
+def fresh_settings(broker: EmbeddedBroker, name: str) -> Settings:
+    return dataclasses.replace(
+        Settings.from_env({}),
+        bootstrap_servers=broker.bootstrap,
+        topic_prefix=f"{name}-{uuid.uuid4().hex[:6]}.",
+    )
+
+
+class Watch:
+    """Everything on some topics, read as it arrives (statuses deduplicated in `log`)."""
+
+    def __init__(self, stack: Stack, topics: list[str]) -> None:
+        from helved.follow import Follower
+
+        self.stack = stack
+        self.follower = Follower(stack.settings, topics)
+        self.records: list[InRecord] = []
+        self.log = StatusLog()
+
+    def pump(self) -> None:
+        for rec in self.follower.poll(0.05):
+            self.records.append(rec)
+            if rec.topic == self.stack.settings.topics.status:
+                self.log.add(rec)
+
+    def until(self, predicate: Any, what: str, timeout_s: float = WAIT_S) -> None:
+        def done() -> bool:
+            self.pump()
+            return bool(predicate())
+
+        wait_until(done, timeout_s, what, interval_s=0.0, check=self.stack.check)
+
+    def all_final(self, keys: list[str]) -> bool:
+        return all(self.log.final(k) is not None for k in keys)
+
+    def close(self) -> None:
+        self.follower.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The dagpenger scenarios (the demo's examples), one stack for the module
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, Watch, list[Example]]]:
+    settings = fresh_settings(broker, "e2e-scenarios")
+    with Stack(settings, tmp_path_factory.mktemp("scenarios")) as stack:
+        topics = stack.settings.topics
+        watch = Watch(stack, [topics.status, topics.dlq])
+        chosen = examples(stack.settings.partitions)
+        send_examples(stack.settings, chosen)
+        watch.until(lambda: watch.all_final([ex.key for ex in chosen]), "every example's final status")
+        watch.until(lambda: any(r.topic == topics.dlq for r in watch.records), "the DLQ record")
+        try:
+            yield stack, watch, chosen
+        finally:
+            watch.close()
+
+
+def test_new_sak_is_mottatt_then_hos_oppdrag_then_ok(scenario: tuple[Stack, Watch, list[Example]]) -> None:
+    stack, watch, chosen = scenario
+    ny = chosen[0]
+    assert watch.log.sequence(ny.key) == ["MOTTATT", "HOS_OPPDRAG", "OK"]
+    mottatt = watch.log.by_key[ny.key][0]
+    assert [(ln["fom"], ln["tom"], ln["beløp"]) for ln in mottatt["detaljer"]["linjer"]] == [
+        ("2025-08-04", "2025-08-06", 1000),
+        ("2025-08-07", "2025-08-07", 700),
+        ("2025-08-08", "2025-08-15", 1000),
+    ]
+    # HOS_OPPDRAG as the bridge writes it: exact bytes, fagsystem header, the request's key.
+    hos = [r for r in watch.records if r.key == ny.key and r.value == HOS_OPPDRAG]
+    assert len(hos) == 1 and hos[0].header("fagsystem") == b"DAGPENGER"
+    assert hos[0].header("src-topic") == stack.settings.topics.oppdrag.encode()
+
+
+def test_a_change_sent_behind_waits_for_the_receipt_and_goes_out_as_endr(
+    scenario: tuple[Stack, Watch, list[Example]],
+) -> None:
+    stack, watch, chosen = scenario
+    ny, endring = chosen[0], chosen[1]
+    assert watch.log.sequence(endring.key) == ["MOTTATT", "MOTTATT", "HOS_OPPDRAG", "OK"]
+    assert watch.log.by_key[endring.key][0]["detaljer"] is None  # waiting behind the in-flight Oppdrag
+    oppdrag = {
+        r.key: parse_oppdrag(r.value)
+        for r in read_all(stack.settings, [stack.settings.topics.oppdrag])
+        if r.value
+    }
+    assert oppdrag[ny.key].kode_endring == "NY"
+    assert oppdrag[endring.key].kode_endring == "ENDR"
+    # What OS pays: 4-15 Aug and 18-29 Aug at 1000 a weekday, except 25 Aug.
+    rows = payment_rows(stack.os.paid("DP", "SAK-1001"))
+    assert sum(r.total for r in rows) == 19 * 1000
+    assert {r.per_day for r in rows} == {1000}
+
+
+def test_a_stop_stops_every_utbetaling_of_the_sak(scenario: tuple[Stack, Watch, list[Example]]) -> None:
+    stack, watch, chosen = scenario
+    ny, stans = chosen[2], chosen[3]
+    assert watch.log.sequence(ny.key) == ["MOTTATT", "HOS_OPPDRAG", "OK"]
+    assert watch.log.sequence(stans.key) == ["MOTTATT", "MOTTATT", "HOS_OPPDRAG", "OK"]
+    oppdrag = {
+        r.key: parse_oppdrag(r.value)
+        for r in read_all(stack.settings, [stack.settings.topics.oppdrag])
+        if r.value
+    }
+    assert all(linje.is_opphor for linje in oppdrag[stans.key].linjer) and len(oppdrag[stans.key].linjer) == 2
+    assert stack.os.paid("DP", "SAK-1005") == {}
+    saker = [
+        r
+        for r in read_all(stack.settings, [stack.settings.topics.saker])
+        if b"SAK-1005" in (r.key or "").encode()
+    ]
+    assert orjson.loads(saker[-1].value or b"null") == []  # has had payments, none active
+
+
+def test_invalid_input_is_feilet_and_goes_to_the_dlq(scenario: tuple[Stack, Watch, list[Example]]) -> None:
+    stack, watch, chosen = scenario
+    ugyldig = chosen[4]
+    assert watch.log.sequence(ugyldig.key) == ["FEILET"]
+    error = watch.log.by_key[ugyldig.key][0]["error"]
+    assert error["statusCode"] == 400 and error["msg"].startswith("SAKSBEHANDLER_LENGTH")
+    (dead,) = [r for r in watch.records if r.topic == stack.settings.topics.dlq]
+    assert dead.key == ugyldig.key and dead.value == orjson.dumps(ugyldig.decision)
+    assert b"SAKSBEHANDLER_LENGTH" in (dead.header("error") or b"")
+
+
+def test_every_oppdrag_was_handed_over_once_and_answered_once(
+    scenario: tuple[Stack, Watch, list[Example]],
+) -> None:
+    stack, _, _ = scenario
+    topics = stack.settings.topics
+    oppdrag = read_all(stack.settings, [topics.oppdrag])
+    receipts = read_all(stack.settings, [topics.kvittering])
+    assert len(oppdrag) == 4 and len({r.value for r in oppdrag}) == 4
+    assert len(receipts) == 4 and {r.key for r in receipts} == {r.key for r in oppdrag}
+    assert [reply.replay for reply in stack.os.replies] == [False] * 4
+
+
+# -- the CLI against the same stack --------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(scenario: tuple[Stack, Watch, list[Example]], monkeypatch: pytest.MonkeyPatch) -> Stack:
+    stack = scenario[0]
+    monkeypatch.setenv("HELVED_BOOTSTRAP_SERVERS", stack.settings.bootstrap_servers)
+    monkeypatch.setenv("HELVED_TOPIC_PREFIX", stack.settings.topic_prefix)
+    monkeypatch.delenv("HELVED_OS_STATE_DIR", raising=False)
+    return stack
+
+
+def test_cli_status_shows_a_requests_statuses(cli_env: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from helved.cli import main
+
+    assert main(["status", "dp-1001-1", "--timeout", "10"]) == 0
+    human = capsys.readouterr().out
+    assert [line.split()[1] for line in human.splitlines()] == ["MOTTATT", "HOS_OPPDRAG", "OK"]
+    assert main(["status", "dp-1013-1", "--timeout", "10", "--json"]) == 1  # FEILET
+    (line,) = capsys.readouterr().out.splitlines()
+    assert orjson.loads(line)["status"] == "FEILET"
+    assert main(["status", "no-such-key", "--timeout", "1"]) == 3
+    assert "no final status for no-such-key" in capsys.readouterr().err
+
+
+def test_cli_sak_shows_confirmed_utbetalinger_and_what_os_pays_without_idents(
+    cli_env: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helved.cli import main
+
+    state = str(cli_env.os_state_dir)
+    assert main(["sak", "SAK-1001", "--os-state", state, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "12345678910" not in out
+    sak = orjson.loads(out)
+    assert len(sak["activeUids"]) == 2 and len(sak["utbetalinger"]) == 2
+    assert sum(row["total"] for row in sak["osPays"]) == 19000
+    assert main(["sak", "SAK-1001", "--os-state", state]) == 0
+    human = capsys.readouterr().out
+    assert "12345678910" not in human
+    assert "2 active utbetaling(er)" in human and "19000" in human
+    assert main(["sak", "SAK-1005"]) == 0
+    assert "0 active" in capsys.readouterr().out
+    assert main(["sak", "SAK-NOPE"]) == 1
+
+
+def test_cli_send_then_wait_for_ok(
+    cli_env: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helved.cli import main
+
+    path = tmp_path / "decision.json"
+    path.write_bytes(
+        orjson.dumps(decision("SAK-2001", "B-1", "2025-09-01T08:00:00", meldeperiode("2025-08-18")))
+    )
+    assert main(["send", str(path), "--key", "cli-1", "--wait", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "sent cli-1" in out and out.rstrip().endswith("done")
+    assert "12345678910" not in out
+    assert sum(r.total for r in payment_rows(cli_env.os.paid("DP", "SAK-2001"))) == 10 * 1000
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["send", str(bad)]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# kill -9 of the pipeline mid-stream
+
+
+def restart_inputs(settings: Settings) -> list[OutRecord]:
+    """8 saker × (new, change, partial stop) in one partition per sak, plus 2 invalid ones."""
+    topic = settings.topics.dagpenger
+    out: list[OutRecord] = []
+    ts = 1_755_502_200_000
+    for n in range(8):
+        sak = f"R-{n}"
+        first = f"r{n}-1"
+        second = key_in_same_partition(f"r{n}-2", first, settings.partitions)
+        third = key_in_same_partition(f"r{n}-3", first, settings.partitions)
+        beløp = 500 + 100 * n
+        msgs = [
+            (first, decision(sak, "B-1", "2025-08-18T09:30:00", meldeperiode("2025-08-04", beløp))),
+            (
+                second,
+                decision(
+                    sak,
+                    "B-2",
+                    "2025-09-01T09:30:00",
+                    meldeperiode("2025-08-04", beløp, changes={"2025-08-06": beløp // 2})
+                    + meldeperiode("2025-08-18", beløp),
+                ),
+            ),
+            (third, decision(sak, "B-3", "2025-09-02T09:30:00", meldeperiode("2025-08-18", beløp))),
+        ]
+        for i, (key, msg) in enumerate(msgs):
+            out.append(OutRecord(topic, key, orjson.dumps(msg), (), ts + 1000 * (3 * n + i)))
+    out.append(OutRecord(topic, "bad-1", b"{not json", (), ts + 50_000))
+    out.append(
+        OutRecord(
+            topic, "bad-2", orjson.dumps(decision("R-x", "", "2025-08-18T09:30:00", [])), (), ts + 51_000
+        )
+    )
+    return out
+
+
+def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    from helved.emulator import OsEmulator
+    from helved.emulator.replay import emulator_answer
+    from helved.replay import replay_records
+
+    settings = fresh_settings(broker, "e2e-restart")
+    # A long epoch: what the pipeline wrote since its last snapshot is written again after a kill.
+    with Stack(settings, tmp_path, snapshot_s=2.0) as stack:
+        topics = stack.settings.topics
+        inputs = restart_inputs(stack.settings)
+        keys = [r.key for r in inputs if r.key is not None]
+        watch = Watch(stack, [topics.status])
+        try:
+
+            def send(records: list[OutRecord]) -> None:
+                with ReliableProducer(stack.settings) as producer:
+                    for r in records:
+                        producer.send(r)
+
+            def oks() -> int:
+                return sum(1 for k in keys if (watch.log.final(k) or {}).get("status") == "OK")
+
+            def crash_and_restart() -> None:
+                assert stack.pipeline is not None
+                stack.pipeline.kill()  # SIGKILL: no goodbye
+                stack.start_pipeline()  # the same recovery directory
+
+            wave_1 = [r for r in inputs if r.key in {f"r{n}-1" for n in range(8)}]
+            send(wave_1)
+            watch.until(lambda: oks() >= 1, "a first OK")
+            crash_and_restart()
+            watch.until(
+                lambda: watch.all_final([r.key for r in wave_1 if r.key]), "wave 1 final after the restart"
+            )
+            send([r for r in inputs if r not in wave_1])
+            watch.until(lambda: oks() >= 9, "a first OK of wave 2")
+            crash_and_restart()
+            watch.until(lambda: watch.all_final(keys), "every final status after the second restart")
+            # Let the replayed outputs of the last restart settle before reading everything.
+            wait_until(
+                lambda: (
+                    stack.handed_over == len({r.value for r in read_all(stack.settings, [topics.oppdrag])})
+                ),
+                WAIT_S,
+                "the bridge caught up",
+                check=stack.check,
+            )
+        finally:
+            watch.close()
+
+        everything = read_all(
+            stack.settings,
+            [
+                topics.status,
+                topics.oppdrag,
+                topics.kvittering,
+                topics.pending,
+                topics.utbetalinger,
+                topics.saker,
+                topics.dlq,
+            ],
+        )
+        replies = stack.os.replies
+
+    # The reference: the same records through the flow in-process, OS answering at once.
+    reference_os = OsEmulator()
+    in_records = [
+        InRecord(r.topic, r.key, r.value, r.headers, 0, i, r.timestamp_ms) for i, r in enumerate(inputs)
+    ]
+    reference = replay_records(in_records, emulator_answer(reference_os), topics)
+
+    # 1. the same final status for every request
+    final_ref = {}
+    for rec in reference:
+        if rec.topic == topics.status and rec.value:
+            status = orjson.loads(rec.value)
+            if status["status"] in ("OK", "FEILET"):
+                final_ref[rec.key] = status
+    assert {k: watch.log.final(k) for k in keys} == final_ref
+    assert sorted(s["status"] for s in final_ref.values()).count("FEILET") == 2
+
+    # 2. the same Oppdrag, each handed to OS exactly once
+    oppdrag = [r for r in everything if r.topic == topics.oppdrag]
+    assert {r.value for r in oppdrag} == {r.value for r in reference if r.topic == topics.oppdrag}
+    assert len(replies) == len({r.value for r in oppdrag}) == 24 and not any(
+        reply.replay for reply in replies
+    )
+    assert len(oppdrag) > 24, "no Oppdrag was emitted again: the kills came too late to test a replay"
+    assert len({r.value for r in everything if r.topic == topics.kvittering}) == 24
+
+    # 3. what OS pays is what the reference OS pays
+    for n in range(8):
+        assert stack.os.paid("DP", f"R-{n}") == reference_os.paid("DP", f"R-{n}")
+
+    # 4. nothing changed: every record is one the crash-free reference also produces for that
+    #    key, and every key ends where the reference ends. Only two kinds of record are new:
+    #    "MOTTATT, waiting" (after a restart a request may find its sak's Oppdrag in flight) and
+    #    unmatched receipts on the DLQ (a receipt read before the replayed request, or twice).
+    waiting = orjson.dumps({"status": "MOTTATT", "detaljer": None, "error": None, "simulering": False})
+    produced: dict[tuple[str, str | None], list[bytes | None]] = defaultdict(list)
+    for rec in reference:
+        produced[(rec.topic, rec.key)].append(rec.value)
+    last: dict[tuple[str, str | None], bytes | None] = {}
+    for r in everything:
+        where = (r.topic, r.key)
+        if r.topic == topics.kvittering or (r.topic == topics.status and r.value in (HOS_OPPDRAG, waiting)):
+            continue
+        if r.topic == topics.dlq and (r.header("error") or b"").startswith(b"UNMATCHED_KVITTERING"):
+            continue
+        assert r.value in produced[where], f"{where}: a value the crash-free run never produced"
+        last[where] = r.value
+    for where, values in produced.items():
+        if where[0] in (topics.utbetalinger, topics.saker, topics.pending, topics.oppdrag):
+            assert last.get(where, b"missing") == values[-1], f"{where} does not end as in the crash-free run"
