@@ -53,6 +53,7 @@ from typing import Protocol
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from helved.config import Settings, Topics
+from helved.emulator import Simulation
 from helved.follow import consumer as new_consumer
 from helved.follow import partitions_of, poll_batch, to_in_record
 from helved.kafka.producer import ReliableProducer
@@ -71,6 +72,10 @@ class OsGateway(Protocol):
     """Where Oppdrag go. The emulator answers at once. An MQ adapter would return `[]` and let
     a receipt listener produce the receipts when OS sends them; it must keep them by content
     hash too, so that a copy of the Oppdrag gets them delivered again (module docstring)."""
+
+    def simulate_request(self, simulering_xml: bytes) -> Simulation:
+        """OS's simulation service: what the request would do to the sak, booking nothing."""
+        ...
 
     def hand_over(self, oppdrag_xml: bytes) -> list[bytes]:
         """Hand one Oppdrag to OS; the kvitteringer known at once (0, 1 or more)."""
@@ -292,6 +297,25 @@ class OsBridge:
         self.flush_timeout_s = flush_timeout_s
 
     def process(self, records: list[InRecord]) -> BatchResult:
+        simulations = [r for r in records if r.topic == self.topics.simuleringer and r.value is not None]
+        if simulations:
+            self._simulate(simulations)
+        result = self._oppdrag([r for r in records if r.topic != self.topics.simuleringer])
+        if simulations:
+            self.journal.done([], {(r.topic, r.partition): r.offset + 1 for r in simulations})
+        return result
+
+    def _simulate(self, records: list[InRecord]) -> None:
+        """Dryruns (spec §10): OS's simulation service answers from its ledger, books nothing.
+        A replayed simulation request gets the same answer again, so no journal is needed."""
+        from helved.dryrun import answer_simulering
+
+        for rec in records:
+            for out in answer_simulering(self.gateway, rec, self.topics):
+                self.sender.send(out)
+        self.sender.flush_or_raise(self.flush_timeout_s)
+
+    def _oppdrag(self, records: list[InRecord]) -> BatchResult:
         result = BatchResult()
         # (record, hash, receipts, whether HOS_OPPDRAG is still to be produced)
         todo: list[tuple[InRecord, str, tuple[bytes, ...], bool]] = []
@@ -366,12 +390,16 @@ def run_bridge(
     gateway, journal) is raised: the caller stops, and a restart finishes what was handed over.
     """
     topic = settings.topics.oppdrag
+    topics = [topic, settings.topics.simuleringer]
     journal = Journal(state_dir / "bridge.sqlite")
     consumer = new_consumer(settings)
     try:
-        parts = partitions_of(consumer, [topic])[topic]
+        by_topic = partitions_of(consumer, topics)
+        parts = by_topic[topic]
         stored = journal.offsets()
-        consumer.assign([TopicPartition(topic, p, stored.get((topic, p), OFFSET_BEGINNING)) for p in parts])
+        consumer.assign(
+            [TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t in topics for p in by_topic[t]]
+        )
         done, unfinished = journal.counts()
         log.info(
             "OS bridge on %s (%d partitions): %d handed over before, %d to finish",

@@ -170,6 +170,23 @@ def examples(partitions: int) -> list[Example]:
     ]
 
 
+def dryrun_example() -> Example:
+    """Sent once the others are answered: a simulation against SAK-1001's confirmed state."""
+    return Example(
+        "dp-1001-sim",
+        "SAK-1001",
+        "dryrun: what if 4-8 Aug had been paid 600/day? (nothing is paid, nothing changes)",
+        decision(
+            "SAK-1001",
+            "B-3",
+            "2025-09-02T08:00:00",
+            meldeperiode("2025-08-04", changes={f"2025-08-0{d}": 600 for d in range(4, 9)})
+            + meldeperiode("2025-08-18", changes={"2025-08-25": 0}),
+            dryrun=True,
+        ),
+    )
+
+
 def send_examples(settings: Settings, chosen: list[Example]) -> None:
     from helved.kafka import ReliableProducer
 
@@ -194,6 +211,7 @@ class Printer:
         self.statuses = StatusLog()
         self.oppdrag: dict[str | None, bytes] = {}
         self.dlq: list[tuple[str | None, str]] = []
+        self.simulated = False
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -209,6 +227,10 @@ class Printer:
         self.say(f"{'':8}  {'request':<11}  {'sak':<8}  {'status':<11}  details")
 
     def on_record(self, rec: InRecord, topics: Any) -> None:
+        if rec.topic == topics.dryrun_dp:
+            if rec.value is not None and rec.key in self.chosen:
+                self.simulation(rec)
+            return
         if rec.topic == topics.oppdrag:
             if rec.value is not None:
                 self.oppdrag.setdefault(rec.key, rec.value)
@@ -227,11 +249,31 @@ class Printer:
         ex = self.chosen[rec.key]
         word = status.get("status", "?")
         self.say(f"{self._t():>8}  {rec.key:<11}  {ex.sak:<8}  {word:<11}  {describe_status(status)}")
-        if word == "OK":
+        if word == "OK" and not status.get("simulering"):
             # What OS paid right after this request's Oppdrag: the bridge may be further already.
             oppdrag = self.oppdrag.get(rec.key)
             paid = self.os.paid_after(oppdrag, "DP", ex.sak) if oppdrag else self.os.paid("DP", ex.sak)
             self.payments(ex.sak, paid, indent=" " * 10)
+
+    def simulation(self, rec: InRecord) -> None:
+        """The dryrun answer as a table: per month, before, after, etterbetaling, feilutbetaling."""
+        from helved.dryrun import month_summary, request_date
+
+        assert rec.value is not None
+        result = orjson.loads(rec.value)
+        ex = self.chosen[rec.key or ""]
+        self.simulated = True
+        indent = " " * 10
+        if result.get("@type") != "v2":
+            self.say(f"{self._t():>8}  {rec.key:<11}  {ex.sak:<8}  {'SIMULERT':<11}  {result.get('status')}: no change")
+            return
+        self.say(f"{self._t():>8}  {rec.key:<11}  {ex.sak:<8}  {'SIMULERT':<11}  what OS would pay:")
+        self.say(f"{indent}  {'month':<8} {'before':>8} {'after':>8} {'etterbetaling':>14} {'feilutbetaling':>15}")
+        for row in month_summary(result, request_date(rec)):
+            self.say(
+                f"{indent}  {row['month']:<8} {row['before']:>8} {row['after']:>8}"
+                f" {row['etterbetaling']:>14} {row['feilutbetaling']:>15}"
+            )
 
     def payments(self, sak: str, paid: PaidMap, indent: str) -> None:
         rows = payment_rows(paid)
@@ -322,17 +364,22 @@ def run_demo(
         printer.sent()
         deadline = time.monotonic() + timeout_s
         done = False
-        with Follower(settings, [topics.status, topics.dlq, topics.oppdrag]) as follower:
+        simulation = dryrun_example()
+        with Follower(settings, [topics.status, topics.dlq, topics.oppdrag, topics.dryrun_dp]) as follower:
             while not stopping.is_set():
                 stack.check()
                 for rec in follower.poll(0.1):
                     printer.on_record(rec, topics)
-                if not done and printer.all_final() and printer.dlq:
+                if simulation.key not in printer.chosen and printer.all_final() and printer.dlq:
+                    printer.chosen[simulation.key] = simulation
+                    say(f"{'sent':>8}  {simulation.key:<11}  {simulation.sak:<8}  {simulation.title}")
+                    send_examples(settings, [simulation])
+                if not done and printer.all_final() and printer.dlq and printer.simulated:
                     done = True
                     printer.summary()
                     say()
                     took = time.monotonic() - started
-                    say(f"helved demo: all {len(chosen)} decisions answered in {took:.1f} s")
+                    say(f"helved demo: all {len(printer.chosen)} decisions answered in {took:.1f} s")
                     if once:
                         return 0 if _as_expected(printer) else 1
                     env = f"HELVED_BOOTSTRAP_SERVERS={settings.bootstrap_servers}" + (
@@ -395,7 +442,7 @@ def _dedup_code(error: str) -> str:
     return rest if sep and rest.startswith(code + ":") else error
 
 
-EXPECTED_FINAL = {"dp-1001": "OK", "dp-1005": "OK", "dp-1013": "FEILET"}
+EXPECTED_FINAL = {"dp-1001": "OK", "dp-1005": "OK", "dp-1013": "FEILET"}  # the dryrun too: OK
 
 
 def _as_expected(printer: Printer) -> bool:

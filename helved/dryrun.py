@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from helved.config import Topics
-from helved.records import OutRecord
+from helved.records import InRecord, OutRecord
 
 PaidMap = Mapping[str, Mapping[date, int]]
 
@@ -139,7 +139,7 @@ def month_summary(result: Mapping[str, Any], request_date: date) -> list[dict[st
 # The shell: a simulation request record -> the answer records.
 
 
-def request_date(rec: OutRecord) -> date:
+def request_date(rec: OutRecord | InRecord) -> date:
     """The request's date (Europe/Oslo) from the record timestamp; without one, no month counts
     as paid out."""
     if rec.timestamp_ms is None:
@@ -149,7 +149,7 @@ def request_date(rec: OutRecord) -> date:
     return oslo_wall_time(rec.timestamp_ms).date()
 
 
-def answer_simulering(emulator: Any, rec: OutRecord, topics: Topics) -> list[OutRecord]:
+def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
     """Ask OS's simulation service (`emulator.simulate_request`) and build the dryrun answer
     and the request's final status (OK, or FEILET when OS would reject the Oppdrag)."""
     from helved.emulator.xml import parse_document, parse_simulering_element

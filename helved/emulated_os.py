@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, paid
+from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, Simulation, paid
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,11 @@ class EmulatedOs:
     def _remember(self, document: bytes) -> None:
         if self._history is not None:
             self._history.setdefault(hashlib.sha256(document).hexdigest(), self.emulator.ledger)
+
+    def simulate_request(self, simulering_xml: bytes) -> Simulation:
+        """OS's simulation service over the current ledger; books and remembers nothing."""
+        with self._lock:
+            return self.emulator.simulate_request(simulering_xml)
 
     def paid(self, fagomraade: str, fagsystem_id: str) -> PaidMap:
         """What the sak is paid now."""

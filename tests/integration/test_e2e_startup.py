@@ -84,6 +84,10 @@ def test_helved_demo_once_shows_statuses_and_payments() -> None:
     assert re.search(r"dp-1013-1 +SAK-1013 +FEILET\n", out)
     assert "OS now pays on SAK-1001" in out and "19000" in out
     assert "OS pays nothing on SAK-1005" in out
+    # The dryrun: simulated over Kafka by the bridge's OS, shown per month; nothing changed.
+    assert re.search(r"dp-1001-sim +SAK-1001 +OK\n", out)
+    assert re.search(r"2025-08 +19000 +17000 +0 +2000", out)
+    assert "19000" in out.split("What OS pays, per sak")[1]  # the dryrun paid nothing
     assert "12345678910" not in out + done.stderr
 
 
