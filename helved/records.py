@@ -24,10 +24,7 @@ class InRecord:
     timestamp_ms: int | None = None
 
     def header(self, name: str) -> bytes | None:
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
+        return _header(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +38,15 @@ class OutRecord:
     timestamp_ms: int | None = None
 
     def header(self, name: str) -> bytes | None:
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
+        return _header(self.headers, name)
+
+
+def _header(headers: Headers, name: str) -> bytes | None:
+    """The first header called `name`."""
+    for k, v in headers:
+        if k == name:
+            return v
+    return None
 
 
 def provenance(rec: InRecord) -> Headers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
+import hashlib
 from pathlib import Path
 
 import orjson
@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         value, decision = read_decision(args.file, args.raw)
         settings = broker_settings(args.broker_timeout)
-        key = args.key or str(uuid.uuid4())
+        # Without --key: a key derived from the content, so sending the same file twice is the
+        # same request twice (answered OK without a second Oppdrag), never two requests.
+        key = args.key or "send-" + hashlib.sha256(value).hexdigest()[:20]
         topic = settings.topics.dagpenger
         try:
             with ReliableProducer(settings) as producer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime
 
 import orjson
 
@@ -39,7 +38,7 @@ def follow(settings: Settings, key: str, timeout_s: float | None, as_json: bool)
                         flush=True,
                     )
                 else:
-                    when = datetime.now().strftime("%H:%M:%S")  # arrival; the record's is the request's
+                    when = _clock(rec.timestamp_ms)
                     print(f"{when}  {status.get('status', '?'):<11}  {describe_status(status)}", flush=True)
             final = log.final(key)
             if final is not None and follower.at_end:
@@ -66,3 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
     )
     p.set_defaults(func=run)
+
+
+def _clock(timestamp_ms: int | None) -> str:
+    """The status record's time (Europe/Oslo), as the log shows it."""
+    if timestamp_ms is None:
+        return "--:--:--"
+    from helved.pipeline import oslo_wall_time
+
+    return oslo_wall_time(timestamp_ms).strftime("%H:%M:%S")

@@ -33,6 +33,7 @@ from helved.kafka import (
 from helved.kafka import admin
 from helved.kafka import broker as broker_module
 from helved.kafka.admin import admin_client
+from helved.kafka.partitioner import murmur2
 from helved.records import InRecord, OutRecord, provenance
 
 pytestmark = pytest.mark.integration
@@ -47,37 +48,14 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def java_murmur2(data: bytes) -> int:
-    """Kafka's Java `Utils.murmur2`, as an unsigned 32-bit value."""
-    m, mask = 0x5BD1E995, 0xFFFFFFFF
-    h = (0x9747B28C ^ len(data)) & mask
-    whole = len(data) & ~3
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[whole:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    return h ^ (h >> 15)
-
-
 def test_java_murmur2_matches_kafkas_test_vectors() -> None:
     def signed(x: int) -> int:
         return x - (1 << 32) if x >= 1 << 31 else x
 
-    assert signed(java_murmur2(b"21")) == -973932308
-    assert signed(java_murmur2(b"foobar")) == -790332482
-    assert signed(java_murmur2(b"a-little-bit-long-string")) == -985981536
-    assert signed(java_murmur2(b"abc")) == 479470107
+    assert signed(murmur2(b"21")) == -973932308
+    assert signed(murmur2(b"foobar")) == -790332482
+    assert signed(murmur2(b"a-little-bit-long-string")) == -985981536
+    assert signed(murmur2(b"abc")) == 479470107
 
 
 def partition_counts(settings: Settings) -> dict[str, int]:
@@ -140,7 +118,7 @@ def test_producer_round_trip_keeps_keys_headers_timestamps_and_tombstones(
     # Keyed records land where the Java client would put them.
     for r in got:
         if r.key is not None:
-            assert r.partition == (java_murmur2(r.key.encode()) & 0x7FFFFFFF) % 3, r.key
+            assert r.partition == (murmur2(r.key.encode()) & 0x7FFFFFFF) % 3, r.key
 
 
 def test_producer_to_an_unreachable_broker_raises_in_bounded_time() -> None:
