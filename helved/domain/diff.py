@@ -221,7 +221,10 @@ def plan_request(
         utbet_frekvens="MND",
         oppdrag_gjelder_id=request.ident,
         saksbehandler=request.saksbehandler,
-        avstemming=request.avstemming or request.vedtakstidspunkt,
+        # The record's time, to the millisecond, plus the sak's Oppdrag count in microseconds:
+        # every Oppdrag of a sak is then unique in what its kvittering echoes, even a resend
+        # identical in lines to one OS rejected (opphør lines reuse the tail's id).
+        avstemming=(request.avstemming or request.vedtakstidspunkt) + timedelta(microseconds=seq % 1000),
         betalende_enhet=betalende,
         linjer=tuple(linjer),
     )
