@@ -6,13 +6,15 @@ Europe/Oslo offset of that date, avstemming fields come from the request's time.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from helved.domain.model import Kvittering, LinjeKind, Oppdrag
+from helved.domain.model import Kvittering, Linje, LinjeKind, Oppdrag, line_fingerprint
 from helved.errors import ReceiptRejected
 
 NS = "http://www.trygdeetaten.no/skjema/oppdrag"
@@ -31,11 +33,6 @@ def os_date(d: date) -> str:
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
     return f"{d.isoformat()}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def avstemming_stamp(t: datetime) -> str:
-    """`yyyy-MM-dd-HH.mm.ss.SSSSSS`, OS's avstemming timestamp."""
-    return t.strftime("%Y-%m-%d-%H.%M.%S.") + f"{t.microsecond:06d}"
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
@@ -58,7 +55,7 @@ def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     _sub(o110, "datoOppdragGjelderFom", os_date(date(2000, 1, 1)))
     _sub(o110, "saksbehId", oppdrag.saksbehandler)
     a115 = _sub(o110, "avstemming-115")
-    stamp = avstemming_stamp(oppdrag.avstemming)
+    stamp = oppdrag.nokkel_avstemming
     _sub(a115, "kodeKomponent", oppdrag.fagområde)
     _sub(a115, "nokkelAvstemming", stamp)
     _sub(a115, "tidspktMelding", stamp)
@@ -102,9 +99,113 @@ def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     return root
 
 
-def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
-    """The Oppdrag as UTF-8 XML bytes, as sent on `helved.oppdrag.v1`."""
+def oppdrag_xml_reference(oppdrag: Oppdrag) -> bytes:
+    """`oppdrag_xml` through lxml: the reference the direct writer must equal byte for byte."""
     return etree.tostring(build_oppdrag(oppdrag), xml_declaration=True, encoding="UTF-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# The direct writer
+#
+# `oppdrag_xml` writes the document as text instead of building an lxml tree (about 4x faster
+# per Oppdrag; `helved bench` measures it). It produces exactly the bytes of
+# `oppdrag_xml_reference`, which tests/unit/test_oppdrag_writer.py checks over generated Oppdrag:
+# the same declaration, namespace prefix, element order, no whitespace, `<tag></tag>` for an
+# empty text, raw UTF-8 for non-ASCII, and libxml2's text escaping (& < > and CR as `&#13;`;
+# quotes are not escaped in text). Like lxml, it refuses text that XML cannot hold (control
+# characters, U+FFFE, U+FFFF, lone surrogates) with a ValueError.
+
+_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+_ROOT_OPEN = f'<ns2:oppdrag xmlns:ns2="{NS}">'
+_ROOT_CLOSE = "</oppdrag-110></ns2:oppdrag>"
+_SPECIAL = re.compile("[&<>\r]|[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+
+
+@lru_cache(maxsize=4096)
+def _esc(text: str) -> str:
+    """Text content as libxml2 writes it; ValueError for what lxml would refuse."""
+    if _SPECIAL.search(text) is None:
+        return text
+    if _NOT_XML.search(text) is not None:
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+    return _SPECIAL.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+def _linje_xml(ln: Linje, fagsystem_id: str) -> str:
+    p = ln.periode
+    fom = os_date(p.fom)
+    if ln.kind is LinjeKind.OPPH:
+        assert ln.opphør_fom is not None
+        head = (
+            "<kodeEndringLinje>ENDR</kodeEndringLinje><kodeStatusLinje>OPPH</kodeStatusLinje>"
+            f"<datoStatusFom>{os_date(ln.opphør_fom)}</datoStatusFom>"
+        )
+    else:
+        head = "<kodeEndringLinje>NY</kodeEndringLinje>"
+    ref = (
+        f"<refFagsystemId>{fagsystem_id}</refFagsystemId><refDelytelseId>{_esc(ln.ref_delytelse_id)}</refDelytelseId>"
+        if ln.ref_delytelse_id is not None
+        else ""
+    )
+    sats = (
+        f"<vedtakssats-157><vedtakssats>{p.vedtakssats}</vedtakssats></vedtakssats-157>"
+        if p.vedtakssats is not None
+        else ""
+    )
+    return (
+        f"<oppdrags-linje-150>{head}"
+        f"<vedtakId>{ln.vedtaksdato.isoformat()}</vedtakId>"
+        f"<delytelseId>{_esc(ln.delytelse_id)}</delytelseId>"
+        f"<kodeKlassifik>{_esc(ln.klassekode)}</kodeKlassifik>"
+        f"<datoKlassifikFom>{fom}</datoKlassifikFom>"
+        f"<datoVedtakFom>{fom}</datoVedtakFom>"
+        f"<datoVedtakTom>{os_date(p.tom)}</datoVedtakTom>"
+        f"<sats>{p.beløp}</sats>"
+        "<fradragTillegg>T</fradragTillegg>"
+        f"<typeSats>{ln.periodetype.type_sats}</typeSats>"
+        "<brukKjoreplan>N</brukKjoreplan>"
+        f"<saksbehId>{_esc(ln.saksbehandler)}</saksbehId>"
+        f"<utbetalesTilId>{_esc(ln.utbetales_til)}</utbetalesTilId>"
+        f"<henvisning>{_esc(ln.henvisning)}</henvisning>"
+        f"{ref}{sats}"
+        f"<attestant-180><attestantId>{_esc(ln.beslutter)}</attestantId></attestant-180>"
+        "</oppdrags-linje-150>"
+    )
+
+
+def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
+    """The Oppdrag as UTF-8 XML bytes, as sent on `helved.oppdrag.v1` (see the direct writer)."""
+    fagområde = _esc(oppdrag.fagområde)
+    fagsystem_id = _esc(oppdrag.fagsystem_id)
+    stamp = oppdrag.nokkel_avstemming
+    enheter: tuple[tuple[str, str], ...] = (("BOS", DEFAULT_ENHET),)
+    if oppdrag.betalende_enhet:
+        enheter = (("BOS", _esc(oppdrag.betalende_enhet)), ("BEH", DEFAULT_ENHET))
+    enhet_fom = os_date(date(1970, 1, 1))
+    head = (
+        "<oppdrag-110><kodeAksjon>1</kodeAksjon>"
+        f"<kodeEndring>{_esc(oppdrag.kode_endring)}</kodeEndring>"
+        f"<kodeFagomraade>{fagområde}</kodeFagomraade>"
+        f"<fagsystemId>{fagsystem_id}</fagsystemId>"
+        f"<utbetFrekvens>{_esc(oppdrag.utbet_frekvens)}</utbetFrekvens>"
+        f"<oppdragGjelderId>{_esc(oppdrag.oppdrag_gjelder_id)}</oppdragGjelderId>"
+        f"<datoOppdragGjelderFom>{os_date(date(2000, 1, 1))}</datoOppdragGjelderFom>"
+        f"<saksbehId>{_esc(oppdrag.saksbehandler)}</saksbehId>"
+        f"<avstemming-115><kodeKomponent>{fagområde}</kodeKomponent>"
+        f"<nokkelAvstemming>{stamp}</nokkelAvstemming><tidspktMelding>{stamp}</tidspktMelding></avstemming-115>"
+    )
+    parts = [_DECLARATION, _ROOT_OPEN, head]
+    for typ, enhet in enheter:
+        parts.append(
+            f"<oppdrags-enhet-120><typeEnhet>{typ}</typeEnhet><enhet>{enhet}</enhet>"
+            f"<datoEnhetFom>{enhet_fom}</datoEnhetFom></oppdrags-enhet-120>"
+        )
+    for ln in oppdrag.linjer:
+        parts.append(_linje_xml(ln, fagsystem_id))
+    parts.append(_ROOT_CLOSE)
+    return "".join(parts).encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +213,9 @@ def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
 
 
 def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+    """The local name of an element (`{ns}name` or `name`); "" for comments and PIs."""
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _child(parent: etree._Element | None, name: str) -> etree._Element | None:
@@ -138,8 +241,26 @@ def parse_xml(data: bytes) -> etree._Element:
         raise ReceiptRejected("INVALID_XML", str(exc)) from exc
 
 
+def _trimmed(el: etree._Element) -> str | None:
+    text = el.text
+    return (text.strip() or None) if text is not None else None
+
+
+_O110_FIELDS = ("kodeFagomraade", "fagsystemId")
+_LINE = "oppdrags-linje-150"
+
+
+_LINE_FIELDS = frozenset(
+    {"delytelseId", "henvisning", "kodeStatusLinje", "datoStatusFom", "datoVedtakFom", "datoVedtakTom", "sats", "refDelytelseId"}
+)
+
+
 def parse_kvittering(data: bytes) -> Kvittering:
-    """Read a kvittering, trimming OS's space padding and ignoring namespace prefixes."""
+    """Read a kvittering, trimming OS's space padding and ignoring namespace prefixes.
+
+    Each field is the trimmed text of the *first* child of that local name (None when absent,
+    empty or blank). `oppdrag-110` is read in one pass: its fields and its lines.
+    """
     root = parse_xml(data)
     if _local(root) != "oppdrag":
         raise ReceiptRejected("NOT_A_RECEIPT", f"root element is {_local(root)!r}")
@@ -147,21 +268,40 @@ def parse_kvittering(data: bytes) -> Kvittering:
     o110 = _child(root, "oppdrag-110")
     if o110 is None:
         raise ReceiptRejected("NOT_A_RECEIPT", "no oppdrag-110")
-    fagområde = _text(o110, "kodeFagomraade")
-    fagsystem_id = _text(o110, "fagsystemId")
-    if fagområde is None or fagsystem_id is None:
-        raise ReceiptRejected("NOT_A_RECEIPT", "no kodeFagomraade or fagsystemId")
+    fields: dict[str, str | None] = {}
     ids: set[str] = set()
     henvisninger: set[str] = set()
+    linjer: set[tuple[str, ...]] = set()
     for el in o110:
-        if _local(el) != "oppdrags-linje-150":
-            continue
-        lid = _text(el, "delytelseId")
-        if lid:
-            ids.add(lid)
-        henv = _text(el, "henvisning")
-        if henv:
-            henvisninger.add(henv)
+        name = _local(el)
+        if name == _LINE:
+            line: dict[str, str | None] = {}
+            for c in el:
+                cname = _local(c)
+                if cname in _LINE_FIELDS and cname not in line:
+                    line[cname] = _trimmed(c)
+            lid, henv = line.get("delytelseId"), line.get("henvisning")
+            if lid:
+                ids.add(lid)
+            if henv:
+                henvisninger.add(henv)
+            opph = line.get("kodeStatusLinje") == "OPPH"
+            linjer.add(
+                line_fingerprint(
+                    lid or "",
+                    (line.get("datoStatusFom") or "")[:10] if opph else "",
+                    (line.get("datoVedtakFom") or "")[:10],
+                    (line.get("datoVedtakTom") or "")[:10],
+                    _amount_text(line.get("sats")),
+                    line.get("refDelytelseId") or "",
+                )
+            )
+        elif name in _O110_FIELDS and name not in fields:
+            fields[name] = _trimmed(el)
+    fagområde = fields.get("kodeFagomraade")
+    fagsystem_id = fields.get("fagsystemId")
+    if fagområde is None or fagsystem_id is None:
+        raise ReceiptRejected("NOT_A_RECEIPT", "no kodeFagomraade or fagsystemId")
     return Kvittering(
         fagområde=fagområde,
         fagsystem_id=fagsystem_id,
@@ -170,7 +310,20 @@ def parse_kvittering(data: bytes) -> Kvittering:
         beskr_melding=_text(mmel, "beskrMelding"),
         delytelse_ids=frozenset(ids),
         henvisninger=frozenset(henvisninger),
+        linjer=frozenset(linjer),
+        nokkel_avstemming=_text(_child(o110, "avstemming-115"), "nokkelAvstemming"),
     )
+
+
+def _amount_text(text: str | None) -> str:
+    """An amount as integer text when it is whole (`1000.00` -> `1000`)."""
+    if text is None:
+        return ""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    return str(int(value)) if value == value.to_integral_value() else str(value.normalize())
 
 
 def echo_kvittering(oppdrag_bytes: bytes, alvorlighetsgrad: str, beskr_melding: str | None = None) -> bytes:

@@ -1,0 +1,180 @@
+"""`broker` section: end to end over a Kafka broker, with `helved run` and the OS bridge.
+
+The stack of `helved.runner.Stack`: the embedded broker (or `HELVED_BOOTSTRAP_SERVERS`), the
+topics, `helved run` as a child process with recovery (the production snapshot interval), and the
+OS bridge with the emulator in a thread of this process. The bench plays dagpenger: it produces
+each sak's first decision, and a sak's next decision as soon as the previous one's final status
+(OK or FEILET) is read from `helved.status.v1`, so, as in `inprocess`, OS has answered every
+Oppdrag of a sak before its next request. One warm-up decision (another sak) is sent and
+answered first and not counted.
+
+Figures: requests/s and Oppdrag lines/s over the wall time from the first timed send to the last
+final status, the latency of each decision (acknowledged send -> final status read), this
+process's peak RSS (bench, bridge, emulator) and that of the largest child (the pipeline or the
+broker).
+"""
+
+from __future__ import annotations
+
+import importlib
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .traffic import SakHistory, histories
+
+LINE_TAG = b"<oppdrags-linje-150>"
+STALL_TIMEOUT_S = 120.0
+
+
+BROKER_MODULES = ("helved.bridge", "helved.runner", "helved.follow", "helved.commands.run")
+
+
+def broker_available() -> str | None:
+    """None when the broker runner and the OS bridge can be imported, else why not."""
+    for name in BROKER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return f"the broker runner or OS bridge is missing ({name}: {exc})"
+    return None
+
+
+@dataclass
+class _Dagpenger:
+    """Plays dagpenger against the stack: each sak's next decision once the previous is final."""
+
+    producer: Any  # ReliableProducer
+    follower: Any  # Follower
+    stack: Any  # Stack
+    hs: list[SakHistory]
+    warm: SakHistory
+    decisions: int
+    log: Any = None  # StatusLog
+    waiting: dict[str, tuple[int, float]] = field(default_factory=dict)  # key -> (sak, sent at)
+    remaining: list[int] = field(default_factory=list)
+    timed: set[str] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+    requests: int = 0
+    oppdrag: int = 0
+    lines: int = 0
+    feilet: int = 0
+
+    def __post_init__(self) -> None:
+        from helved.follow import StatusLog
+
+        self.log = StatusLog()
+        self.remaining = [self.decisions] * len(self.hs)
+        self.topics = self.stack.settings.topics
+
+    def send(self, i: int | None) -> None:
+        """The next decision of sak `i` (None: the warm-up sak); its time is stamped at flush."""
+        from helved.records import OutRecord
+
+        h = self.warm if i is None else self.hs[i]
+        rec = h.next_decision().record
+        assert rec.key is not None
+        self.producer.send(OutRecord(self.topics.dagpenger, rec.key, rec.value, (), rec.timestamp_ms))
+        self.waiting[rec.key] = (-1 if i is None else i, 0.0)
+        if i is not None:
+            self.remaining[i] -= 1
+            self.timed.add(rec.key)
+
+    def flush(self) -> None:
+        self.producer.flush_or_raise(30)
+        now = time.perf_counter()
+        for k, (i, at) in self.waiting.items():
+            if at == 0.0:
+                self.waiting[k] = (i, now)
+
+    def drain(self, count: bool) -> None:
+        """Read until every decision sent has its final status, sending each sak's next
+        decision as soon as its previous one is final."""
+        last = time.monotonic()
+        while self.waiting:
+            self.stack.check()
+            got = self.follower.poll(0.01, 2000)
+            if got:
+                last = time.monotonic()
+            elif time.monotonic() - last > STALL_TIMEOUT_S:
+                raise TimeoutError(f"bench broker: no output for {STALL_TIMEOUT_S:g} s, {len(self.waiting)} waiting")
+            nxt: list[int] = []
+            for rec in got:
+                if rec.topic == self.topics.oppdrag:
+                    if count and rec.key in self.timed and rec.value is not None:
+                        self.oppdrag += 1
+                        self.lines += rec.value.count(LINE_TAG)
+                    continue
+                if self.log.add(rec) is None or rec.key not in self.waiting:
+                    continue
+                final = self.log.final(rec.key)
+                if final is None:
+                    continue
+                i, at = self.waiting.pop(rec.key)
+                if count:
+                    self.requests += 1
+                    self.latencies.append(time.perf_counter() - at)
+                    self.feilet += final.get("status") == "FEILET"
+                if i >= 0 and self.remaining[i] > 0:
+                    nxt.append(i)
+            for i in nxt:
+                self.send(i)
+            if nxt:
+                self.flush()
+
+
+def section_broker(cfg: Any) -> dict[str, Any]:
+    from helved.config import Settings
+    from helved.follow import Follower
+    from helved.kafka import ReliableProducer
+    from helved.runner import Stack
+
+    settings = Settings.from_env()
+    hs = histories(cfg.broker_saker, cfg.seed)
+    (warm,) = histories(1, cfg.seed, first=cfg.broker_saker)
+    with (
+        tempfile.TemporaryDirectory(prefix="helved-bench-broker-") as tmp,
+        Stack(settings, Path(tmp), snapshot_s=cfg.snapshot_s) as stack,
+        ReliableProducer(stack.settings) as producer,
+        Follower(stack.settings, [stack.settings.topics.status, stack.settings.topics.oppdrag]) as follower,
+    ):
+        dp = _Dagpenger(producer, follower, stack, hs, warm, cfg.broker_decisions)
+        dp.send(None)  # warm-up: connections, partition assignment, the flow's first epoch
+        dp.flush()
+        dp.drain(count=False)
+        started = time.perf_counter()
+        for i in range(len(hs)):
+            dp.send(i)
+        dp.flush()
+        dp.drain(count=True)
+        wall = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ordered = sorted(dp.latencies)
+    n = dp.requests
+    return {
+        "available": True,
+        "saker": len(hs),
+        "decisions_per_sak": cfg.broker_decisions,
+        "snapshot_s": cfg.snapshot_s,
+        "requests": n,
+        "oppdrag": dp.oppdrag,
+        "lines": dp.lines,
+        "feilet": dp.feilet,
+        "wall_s": wall,
+        "requests_per_s": n / wall if wall > 0 else 0.0,
+        "lines_per_s": dp.lines / wall if wall > 0 else 0.0,
+        "us_per_request": wall / n * 1e6 if n else 0.0,
+        "latency_ms": {
+            "median": statistics.median(ordered) * 1000 if ordered else 0.0,
+            "p90": ordered[int(0.9 * (len(ordered) - 1))] * 1000 if ordered else 0.0,
+            "max": ordered[-1] * 1000 if ordered else 0.0,
+        },
+        "peak_rss_mib": own,
+        "children_peak_rss_mib": children,
+        "bootstrap": "embedded" if settings.embedded_broker else "HELVED_BOOTSTRAP_SERVERS",
+    }

@@ -1,0 +1,138 @@
+"""The bench results as a text table (the JSON is the full record)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _row(cells: list[str], widths: list[int], right: set[int]) -> str:
+    return "  ".join(
+        c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    ).rstrip()
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> list[str]:
+    """Columns in `right` are right-aligned (numbers), the others left-aligned."""
+    r = right if right is not None else set(range(1, len(header)))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [_row(header, widths, r), _row(["-" * w for w in widths], widths, r), *(_row(x, widths, r) for x in rows)]
+
+
+def _n(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def render(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    lines = [
+        (
+            f"helved bench: {m['nproc']} cores, Python {m['python']}, bytewax {m['bytewax']}, "
+            f"load {m['loadavg_at_start'][0]:.2f} at start, {m.get('loadavg_at_end', [0])[0]:.2f} at end, "
+            f"{res.get('seconds', 0):.0f} s"
+        ),
+    ]
+    t = res.get("traffic")
+    if t:
+        lines.append(
+            f"traffic: {_n(t['requests'])} requests; per request {t['meldeperioder_per_request']:.1f} meldeperioder, "
+            f"{t['days_per_request']:.0f} days, {t['bytes_per_request'] / 1024:.1f} KiB; "
+            f"{t['requests_with_oppdrag']} with an Oppdrag ({t['lines_per_oppdrag']:.2f} lines each), "
+            f"{t['requests_without_change']} without change"
+        )
+        lines.append(
+            "  utbetalinger: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(t["utbetalinger"].items()))
+            + "; lines: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(t["lines"].items()))
+        )
+    rows: list[list[str]] = []
+    f = res.get("floor")
+    if f:
+        u = f["us_per_request"]
+        rows.append(
+            [
+                "floor (parse+diff+xml)",
+                _n(f["requests_per_s"]),
+                _n(f["lines_per_s"]),
+                _n(u["total"], 1),
+                _n(f["peak_rss_mib"], 0),
+                f"parse {u['parse']:.0f} + diff {u['diff']:.0f} + xml {u['xml']:.0f} us; wall {_n(f['requests_per_s_wall'])}/s",
+            ]
+        )
+    ip = res.get("inprocess")
+    if ip:
+        main = ip["phases"]["main"]
+        st = ip["state"]
+        ratio = ip.get("ratio_to_floor")
+        rows.append(
+            [
+                f"inprocess ({ip['workers']} worker, OS {ip['os']})",
+                _n(main["requests_per_s"]),
+                _n(main["lines_per_s"]),
+                _n(main["us_per_request"], 1),
+                _n(ip["peak_rss_mib"], 0),
+                (f"{ratio:.0%} of floor; " if ratio is not None else "")
+                + f"CPU {main['cpu_s']:.1f} s less OS {main['excluded_cpu_s']['os']:.1f} s"
+                f" + traffic {main['excluded_cpu_s']['generate']:.1f} s; wall {_n(main['requests_per_s_wall'])}/s; "
+                f"state {st['bytes_per_active_uid']:.0f} B/active uid; snapshot {st['pickle_us_per_sak']:.0f} us/sak",
+            ]
+        )
+    for s in res.get("scaling", []):
+        rows.append(
+            [
+                f"inprocess ({s['workers']} worker{'s' if s['workers'] > 1 else ''}, OS echo)",
+                _n(s["requests_per_s_wall"]) + " wall",
+                "",
+                _n(s["cpu_us_per_request"], 1),
+                _n(s["peak_rss_mib"], 0),
+                f"wall {s['wall_s']:.1f} s, {s['cpu_per_wall']:.2f} cores busy; workers are threads of one process",
+            ]
+        )
+    b = res.get("broker")
+    if b:
+        if b.get("available") is False:
+            rows.append(["broker", "-", "-", "-", "-", f"not run: {b['reason']}"])
+        else:
+            rows.append(
+                [
+                    "broker (end to end)",
+                    _n(b["requests_per_s"]),
+                    _n(b["lines_per_s"]),
+                    _n(b["us_per_request"], 1),
+                    _n(b["peak_rss_mib"], 0),
+                    f"decision -> final status: median {b['latency_ms']['median']:.0f} ms, p90 {b['latency_ms']['p90']:.0f} ms",
+                ]
+            )
+    if rows:
+        lines.append("")
+        lines.append("per core: requests/s, lines/s and us/request from CPU time (the bench's own traffic and OS taken out)")
+        lines += _table(["mode", "requests/s", "lines/s", "us/request", "peak RSS MiB", "notes"], rows, {1, 2, 3, 4})
+    hist = res.get("history", [])
+    if hist:
+        lines.append("")
+        lines.append("CPU us per request (req) and per meldeperiode in the message (mp) after N earlier decisions (dataflow: OS echo)")
+        hrows = [
+            [
+                "growing" if r["window"] is None else f"window {r['window']}",
+                str(r["earlier_decisions"]),
+                str(r["timed_requests"]),
+                f"{r['meldeperioder_per_request']:.1f}",
+                _n(r["floor_us_per_request"], 0),
+                _n(r["floor_us_per_meldeperiode"], 1),
+                _n(r["inprocess_us_per_request"], 0),
+                _n(r["inprocess_us_per_meldeperiode"], 1),
+                _n(r["state_bytes_per_active_uid"], 0),
+            ]
+            for r in hist
+        ]
+        lines += _table(
+            ["saker", "earlier", "timed", "mp/msg", "floor/req", "floor/mp", "flow/req", "flow/mp", "B/uid"], hrows
+        )
+    tg = res.get("targets", [])
+    if tg:
+        lines.append("")
+        trows = [
+            ["met" if x["met"] else "NOT MET", x["target"], f"{x['measured']:,.2f} {x['unit']}", x["how_far"]] for x in tg
+        ]
+        lines += _table(["", "target", "measured", "how far"], trows, {2})
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""`helved bench`: throughput, latency and how cost grows, against the per-message floor."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("expected positive integers")
+    return values
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    from helved.bench.run import SECTIONS
+
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [n for n in names if n not in SECTIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}; got {text!r}")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from helved.bench.report import render
+    from helved.bench.run import SMOKE, Bench, BenchConfig
+
+    cfg = SMOKE if args.smoke else BenchConfig()
+    changes = {
+        name: getattr(args, name)
+        for name in ("saker", "decisions", "seed", "batch", "os", "workers", "history", "sections")
+        if getattr(args, name) is not None
+    }
+    if args.no_isolate:
+        changes["isolate"] = False
+    cfg = dataclasses.replace(cfg, **changes)
+
+    def progress(msg: str) -> None:
+        print(f"helved bench: {msg}", file=sys.stderr, flush=True)
+
+    res = Bench(cfg, progress).run()
+    print(render(res))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2))
+        progress(f"results written to {args.json}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure throughput, state size and cost growth of the pipeline against the per-message floor",
+        description=(
+            "Seeded dagpenger traffic (whole sak every time) through: floor (parse + diff + XML, no dataflow), "
+            "inprocess (the real dataflow, recovery on, the OS emulator answering), scaling (1 and 2 workers), "
+            "history (time per request after 1, 10, 100 earlier decisions) and broker (end to end)."
+        ),
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one process: completes in seconds")
+    p.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
+    p.add_argument("--sections", type=_sections, help="comma-separated: floor,inprocess,scaling,history,broker")
+    p.add_argument("--saker", type=int, help="saker in floor and inprocess (default 1000)")
+    p.add_argument("--decisions", type=int, help="decisions per sak (default 19: 10 meldeperioder per request on average)")
+    p.add_argument("--seed", type=int, help="traffic seed (default 1)")
+    p.add_argument("--batch", type=int, help="requests of distinct saker per source batch (default 256)")
+    p.add_argument("--os", choices=("emulator", "echo"), help="OS for inprocess (default emulator; its time is taken out)")
+    p.add_argument("--workers", type=_ints, help="worker counts for scaling (default 1,2)")
+    p.add_argument("--history", type=_ints, help="earlier decisions for the history study (default 1,10,100)")
+    p.add_argument("--no-isolate", action="store_true", help="run every section in this process (peak RSS is then shared)")
+    p.set_defaults(func=run)
