@@ -18,6 +18,7 @@ delytelseId
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 
 UID_NAMESPACE = uuid.UUID("6f1c1e4a-6d0b-5c58-9a53-68656c766564")
@@ -25,13 +26,24 @@ UID_NAMESPACE = uuid.UUID("6f1c1e4a-6d0b-5c58-9a53-68656c766564")
 
 def encode_parts(*parts: str) -> bytes:
     """Length-prefixed encoding of a tuple of strings (unambiguous, unlike concatenation)."""
-    out = bytearray()
+    out: list[bytes] = []
     for part in parts:
         raw = part.encode("utf-8")
-        out += str(len(raw)).encode("ascii")
-        out += b":"
-        out += raw
-    return bytes(out)
+        out.append(b"%d:" % len(raw))
+        out.append(raw)
+    return b"".join(out)
+
+
+_NAMESPACE_BYTES = UID_NAMESPACE.bytes
+
+
+def _uuid5_bytes(data: bytes) -> bytes:
+    """The 16 bytes of `uuid.uuid5(UID_NAMESPACE, data.decode())`, without building a UUID:
+    SHA-1 of namespace + name, first 16 bytes, version 5 and the RFC 4122 variant set."""
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + data).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    return bytes(h)
 
 
 def _uuid5(data: bytes) -> uuid.UUID:
@@ -41,10 +53,11 @@ def _uuid5(data: bytes) -> uuid.UUID:
 
 def utbetaling_uid(fagsystem: str, sak_id: str, meldeperiode: str, klassekode: str) -> str:
     """The uid of a derived payment chain (dagpenger, tiltakspenger)."""
-    return str(_uuid5(encode_parts("uid/v1", fagsystem, sak_id, meldeperiode, klassekode)))
+    x = _uuid5_bytes(encode_parts("uid/v1", fagsystem, sak_id, meldeperiode, klassekode)).hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def delytelse_id(fagsystem: str, sak_id: str, seq: int, index: int) -> str:
     """The delytelseId of line `index` of the sak's Oppdrag number `seq` (both from 0)."""
-    u = _uuid5(encode_parts("delytelse/v1", fagsystem, sak_id, str(seq), str(index)))
-    return base64.b64encode(u.bytes).decode("ascii")
+    u = _uuid5_bytes(encode_parts("delytelse/v1", fagsystem, sak_id, str(seq), str(index)))
+    return base64.b64encode(u).decode("ascii")

@@ -6,10 +6,40 @@ can be held in Bytewax state and snapshotted without copying. Money is whole kro
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def picklable(cls: type[T]) -> type[T]:
+    """Pickle a frozen dataclass as `cls(*field values)`.
+
+    Python 3.11's `slots=True` dataclasses pickle through a `__getstate__` that calls
+    `dataclasses.fields()` on every object, which made snapshotting a sak's state cost about
+    10 µs per utbetaling. This reduce is several times faster and loads the same values (it
+    also still loads pickles written the old way: the dataclass `__setstate__` is kept).
+    """
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    get: Callable[[Any], Any] = operator.attrgetter(*names)
+    if len(names) == 1:
+
+        def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+            return (cls, (get(self),))
+
+    else:
+
+        def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+            return (cls, get(self))
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign,assignment]
+    return cls
 
 
 class Fagsystem(StrEnum):
@@ -53,6 +83,7 @@ class StatusKind(StrEnum):
     FEILET = "FEILET"
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Stønad:
     """A benefit type and the Oppdrag codes it is paid under."""
@@ -63,6 +94,7 @@ class Stønad:
     periodetype: Periodetype
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class SakKey:
     """State is kept per (sakId, fagsystem)."""
@@ -76,6 +108,7 @@ class SakKey:
         return json.dumps({"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":"))
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Periode:
     fom: date
@@ -85,6 +118,7 @@ class Periode:
     betalende_enhet: str | None = None
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Tail:
     """The last NY line sent on a chain: where the next line chains to, what an opphør targets."""
@@ -93,6 +127,7 @@ class Tail:
     periode: Periode
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Utbetaling:
     """One payment chain (uid): its identity, its locked fields and its current periods.
@@ -123,6 +158,7 @@ class Utbetaling:
         return self.action is not Action.DELETE
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where a request or receipt came from: enough to put the raw record on the DLQ."""
@@ -136,6 +172,7 @@ class Source:
     headers: tuple[tuple[str, bytes], ...] = field(default=(), compare=False, repr=False)
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Request:
     """A payment decision for one sak, already split into utbetalinger.
@@ -166,6 +203,7 @@ class LinjeKind(StrEnum):
     OPPH = "OPPH"
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Linje:
     """One `oppdrags-linje-150`."""
@@ -185,6 +223,7 @@ class Linje:
     henvisning: str
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Oppdrag:
     """One atomic order to OS for one sak (spec §6)."""
@@ -231,6 +270,7 @@ class Oppdrag:
         return tuple(seen)
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Kvittering:
     """OS's receipt, reduced to what matching and the status need (spec §7)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from helved.errors import ErrorCode, RequestRejected
 
 from .diff import Plan, plan_request
-from .model import Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling
+from .model import Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling, picklable
 
 ACCEPTED = ("00", "04")
 REJECTED = ("08", "12")
@@ -117,6 +117,7 @@ Output = (
 # State
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class InFlight:
     """The one Oppdrag of the sak that OS has not answered yet."""
@@ -127,6 +128,7 @@ class InFlight:
     pending: tuple[Utbetaling, ...]
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class SakState:
     """Everything helved knows about one sak. Never mutated: transitions build a new one."""
