@@ -1,9 +1,9 @@
-"""Bugs the property harness found in helved: regression tests, and strict xfails for open ones.
+"""Bugs the property harness found in helved, all fixed (6d08444, ae51364): regression tests.
 
-Fixed (6d08444): each history is checked with the full oracle (`tests.property.oracle.check`).
-Open: a strict xfail stating the property that must hold whatever the fix; when it starts to
-pass, the bug is fixed and the marker must go. The inputs are in tests/property/repro/*.jsonl,
-ready for `helved replay` (the command is in each test's docstring).
+Each history is checked with the full oracle (`tests.property.oracle.check`). A bug found later
+goes here first as a strict xfail stating the property that must hold whatever the fix. The
+inputs are in tests/property/repro/*.jsonl, ready for `helved replay` (the command is in each
+test's docstring): they show the old behaviour when replayed on a commit before the fix.
 """
 
 from __future__ import annotations

@@ -223,8 +223,8 @@ SCENARIOS: list[Scenario] = [
     ),
     S(
         "5.3 stop: a meldeperiode missing from the message is stopped from its earliest fom",
-        Step(dpx(d(MP1, "06-02", "06-13", 100), d(MP2, "06-16", "06-27", 100)), ANY, "NY"),
-        Step(dpx(d(MP2, "06-16", "06-27", 100)), ["OPPH fra 06-02 (06-02..06-13 100)"], "ENDR"),
+        Step(dpx(d(MP1, "06-02", "06-06", 100) + d(MP1, "06-09", "06-13", 200), d(MP2, "06-16", "06-27", 100)), ANY, "NY"),
+        Step(dpx(d(MP2, "06-16", "06-27", 100)), ["OPPH fra 06-02 (06-09..06-13 200)"], "ENDR"),
     ),
     S(
         "5.3 stop/re-create: the meldeperiode comes back: NY chained to the stopped chain's tail",
