@@ -165,11 +165,9 @@ def os_stand_in(codes: list[str] | None, topics: Topics | None = None) -> tuple[
         return answer_simulering(emulator, rec, topics)
 
     if codes is None:
+        from helved.emulator.replay import emulator_answer
 
-        def answer(rec: OutRecord) -> list[bytes]:
-            return emulator.handle(rec.value) if rec.value is not None else []
-
-        return answer, simulate
+        return emulator_answer(emulator), simulate
 
     fixed = fixed_codes(codes)
 
