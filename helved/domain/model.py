@@ -42,6 +42,10 @@ def picklable(cls: type[T]) -> type[T]:
     return cls
 
 
+# The NAV unit that is both behandlende and (unless a period names another) betalende enhet.
+DEFAULT_ENHET = "8020"
+
+
 class Fagsystem(StrEnum):
     DAGPENGER = "DAGPENGER"
     AAP = "AAP"
@@ -241,6 +245,14 @@ class Oppdrag:
     @property
     def delytelse_ids(self) -> frozenset[str]:
         return frozenset(linje.delytelse_id for linje in self.linjer)
+
+    @property
+    def enheter(self) -> tuple[tuple[str, str], ...]:
+        """`(typeEnhet, enhet)` of `oppdrags-enhet-120` (spec §6): BOS 8020, or, when a period
+        has a betalende enhet E, BOS with E and then BEH with 8020."""
+        if self.betalende_enhet:
+            return (("BOS", self.betalende_enhet), ("BEH", DEFAULT_ENHET))
+        return (("BOS", DEFAULT_ENHET),)
 
     @property
     def line_fingerprints(self) -> frozenset[tuple[str, ...]]:

@@ -28,7 +28,6 @@ NS_SERVICETYPES = "http://nav.no/system/os/tjenester/simulerFpService/simulerFpS
 NS_OPPDRAGSKJEMA = "http://nav.no/system/os/entiteter/oppdragSkjema"
 ROOT = etree.QName(NS_SERVICETYPES, "simulerBeregningRequest")
 WRAPPER_XSD = XSD_DIR / "simulering" / "wrapper.xsd"
-DEFAULT_ENHET = "8020"
 
 _NSMAP = {"ns2": NS_OPPDRAGSKJEMA, "ns3": NS_SERVICETYPES}
 _ENHET = etree.QName(NS_OPPDRAGSKJEMA, "enhet")
@@ -80,10 +79,7 @@ def build_simulering(oppdrag: Oppdrag) -> etree._Element:
     _sub(o, "oppdragGjelderId", oppdrag.oppdrag_gjelder_id)
     _sub(o, "datoOppdragGjelderFom", plain_date(date(2000, 1, 1)))
     _sub(o, "saksbehId", oppdrag.saksbehandler)
-    enheter = [("BOS", DEFAULT_ENHET)]
-    if oppdrag.betalende_enhet:
-        enheter = [("BOS", oppdrag.betalende_enhet), ("BEH", DEFAULT_ENHET)]
-    for typ, enhet in enheter:
+    for typ, enhet in oppdrag.enheter:
         e = _sub(o, _ENHET)
         _sub(e, "typeEnhet", typ)
         _sub(e, "enhet", enhet)

@@ -19,7 +19,6 @@ from helved.errors import ReceiptRejected
 
 NS = "http://www.trygdeetaten.no/skjema/oppdrag"
 OSLO = ZoneInfo("Europe/Oslo")
-DEFAULT_ENHET = "8020"
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
@@ -59,10 +58,7 @@ def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     _sub(a115, "kodeKomponent", oppdrag.fagområde)
     _sub(a115, "nokkelAvstemming", stamp)
     _sub(a115, "tidspktMelding", stamp)
-    enheter = [("BOS", DEFAULT_ENHET)]
-    if oppdrag.betalende_enhet:
-        enheter = [("BOS", oppdrag.betalende_enhet), ("BEH", DEFAULT_ENHET)]
-    for typ, enhet in enheter:
+    for typ, enhet in oppdrag.enheter:
         e120 = _sub(o110, "oppdrags-enhet-120")
         _sub(e120, "typeEnhet", typ)
         _sub(e120, "enhet", enhet)
@@ -180,9 +176,7 @@ def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
     fagområde = _esc(oppdrag.fagområde)
     fagsystem_id = _esc(oppdrag.fagsystem_id)
     stamp = oppdrag.nokkel_avstemming
-    enheter: tuple[tuple[str, str], ...] = (("BOS", DEFAULT_ENHET),)
-    if oppdrag.betalende_enhet:
-        enheter = (("BOS", _esc(oppdrag.betalende_enhet)), ("BEH", DEFAULT_ENHET))
+    enheter = tuple((typ, _esc(enhet)) for typ, enhet in oppdrag.enheter)
     enhet_fom = os_date(date(1970, 1, 1))
     head = (
         "<oppdrag-110><kodeAksjon>1</kodeAksjon>"
