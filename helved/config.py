@@ -16,6 +16,9 @@ Environment variables (all optional):
 | `HELVED_SNAPSHOT_S` | `10` | seconds between Bytewax snapshots (epoch length) |
 | `HELVED_BACKUP_S` | `60` | seconds Bytewax keeps older snapshots |
 | `HELVED_WORKERS` | `1` | Bytewax workers in this process |
+| `HELVED_ADDRESSES` | — | every process of a Bytewax cluster, `host:port;host:port…` (Bytewax's `-a`); unset means one process |
+| `HELVED_PROCESS_ID` | `0` | this process's index in `HELVED_ADDRESSES` (Bytewax's `-i`) |
+| `HELVED_RECOVERY_PARTS` | workers × processes | recovery partitions created in a new recovery directory (fixed once created) |
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ class Topics:
         return frozenset({self.utbetalinger, self.saker})
 
 
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """`host:port;host:port…` (Bytewax's `-a` form) as a tuple; empty text gives ()."""
+    return tuple(part.strip() for part in text.split(";")) if text.strip() else ()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Runtime settings. Build with `Settings.from_env()`; change with `dataclasses.replace`."""
@@ -77,6 +85,9 @@ class Settings:
     snapshot_s: float = 10.0
     backup_s: float = 60.0
     workers: int = 1
+    addresses: tuple[str, ...] = ()
+    process_id: int = 0
+    recovery_parts: int | None = None
 
     def __post_init__(self) -> None:
         if self.security_protocol not in SECURITY_PROTOCOLS:
@@ -99,6 +110,20 @@ class Settings:
             raise ValueError(f"HELVED_PARTITIONS must be at least 1, got {self.partitions}")
         if self.workers < 1:
             raise ValueError(f"HELVED_WORKERS must be at least 1, got {self.workers}")
+        if self.process_id < 0:
+            raise ValueError(f"HELVED_PROCESS_ID must not be negative, got {self.process_id}")
+        if self.addresses:
+            if self.process_id >= len(self.addresses):
+                raise ValueError(
+                    f"HELVED_PROCESS_ID {self.process_id} is not an index of HELVED_ADDRESSES "
+                    f"({len(self.addresses)} process(es))"
+                )
+            if len(set(self.addresses)) != len(self.addresses) or not all(a.strip() for a in self.addresses):
+                raise ValueError(f"HELVED_ADDRESSES must be distinct host:port entries, got {';'.join(self.addresses)!r}")
+        elif self.process_id != 0:
+            raise ValueError("HELVED_PROCESS_ID needs HELVED_ADDRESSES (the address of every process)")
+        if self.recovery_parts is not None and self.recovery_parts < 1:
+            raise ValueError(f"HELVED_RECOVERY_PARTS must be at least 1, got {self.recovery_parts}")
         if self.snapshot_s <= 0:
             raise ValueError(f"HELVED_SNAPSHOT_S must be positive, got {self.snapshot_s}")
         if self.backup_s < 0:
@@ -134,6 +159,8 @@ class Settings:
                 raise ValueError(f"{name} must be {what}, got {raw!r}") from None
 
         recovery = get("HELVED_RECOVERY_DIR")
+        addresses = parse_addresses(get("HELVED_ADDRESSES") or "")
+        parts = get("HELVED_RECOVERY_PARTS")
         return cls(
             bootstrap_servers=get("HELVED_BOOTSTRAP_SERVERS") or "",
             security_protocol=(get("HELVED_SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
@@ -148,7 +175,27 @@ class Settings:
             snapshot_s=number("HELVED_SNAPSHOT_S", 10, float),
             backup_s=number("HELVED_BACKUP_S", 60, float),
             workers=number("HELVED_WORKERS", 1, int),
+            addresses=addresses,
+            process_id=number("HELVED_PROCESS_ID", 0, int),
+            recovery_parts=None if parts is None else number("HELVED_RECOVERY_PARTS", 1, int),
         )
+
+    @property
+    def processes(self) -> int:
+        """Processes in the Bytewax cluster (1 without `addresses`)."""
+        return max(1, len(self.addresses))
+
+    @property
+    def total_workers(self) -> int:
+        """Workers in the whole cluster: processes × workers per process."""
+        return self.processes * self.workers
+
+    @property
+    def initial_recovery_parts(self) -> int:
+        """Recovery partitions to create in a new recovery directory: `recovery_parts`, or one
+        per worker of the cluster. Bytewax resumes on any worker count from any partition count;
+        fewer partitions than workers only leaves some workers without snapshots to write."""
+        return self.recovery_parts or self.total_workers
 
     @property
     def embedded_broker(self) -> bool:

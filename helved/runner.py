@@ -81,17 +81,26 @@ def prepare_recovery_dir(path: Path, settings: Settings) -> bool:
         return False
     if path.exists() and any(path.iterdir()):
         raise RecoveryDirError(f"{path} is not empty and holds no Bytewax recovery partitions")
+    if settings.process_id != 0:
+        # In a cluster only process 0 creates partitions. On one machine the processes share
+        # the directory and the others find process 0's partitions; on Kubernetes each pod has
+        # its own volume and the others keep none (k8s/base: every partition on pod 0).
+        # Either way each partition exists exactly once in the cluster.
+        path.mkdir(parents=True, exist_ok=True)
+        log.info("recovery directory %s: process %d creates no partitions", path, settings.process_id)
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.init-{os.getpid()}")
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
-    # One partition per worker; Bytewax resumes with any worker count on these partitions.
-    init_db_dir(temp, settings.workers)
+    # Bytewax resumes with any worker count on these partitions (see initial_recovery_parts).
+    parts = settings.initial_recovery_parts
+    init_db_dir(temp, parts)
     (temp / MARKER).write_bytes(orjson.dumps(wanted))
     if path.exists():
         path.rmdir()  # empty, checked above
     temp.rename(path)
-    log.info("initialised recovery directory %s (%d partitions)", path, settings.workers)
+    log.info("initialised recovery directory %s (%d partitions)", path, parts)
     return True
 
 
@@ -110,8 +119,10 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
     prepare_recovery_dir(settings.recovery_dir, settings)  # 3.
     flow = get_flow(settings, consumer_config=PIPELINE_CONSUMER_CONFIG)
     log.info(
-        "pipeline on %s: %d worker(s), snapshot every %g s, recovery in %s",
+        "pipeline on %s: process %d of %d, %d worker(s) each, snapshot every %g s, recovery in %s",
         settings.bootstrap_servers,
+        settings.process_id,
+        settings.processes,
         settings.workers,
         settings.snapshot_s,
         settings.recovery_dir,
@@ -119,6 +130,8 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
     cli_main(  # 4.
         flow,
         workers_per_process=settings.workers,
+        process_id=settings.process_id if settings.addresses else None,
+        addresses=list(settings.addresses) if settings.addresses else None,
         epoch_interval=timedelta(seconds=settings.snapshot_s),
         recovery_config=RecoveryConfig(settings.recovery_dir, timedelta(seconds=settings.backup_s)),
     )
@@ -140,6 +153,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HELVED_SNAPSHOT_S": repr(settings.snapshot_s),
         "HELVED_BACKUP_S": repr(settings.backup_s),
         "HELVED_WORKERS": str(settings.workers),
+        "HELVED_ADDRESSES": ";".join(settings.addresses),
+        "HELVED_PROCESS_ID": str(settings.process_id),
+        "HELVED_RECOVERY_PARTS": "" if settings.recovery_parts is None else str(settings.recovery_parts),
     }
     return env
 
@@ -224,7 +240,8 @@ class StackFailed(RuntimeError):
 
 
 class Stack:
-    """Broker (embedded when `settings` name none), topics, `helved run` and the OS bridge.
+    """Broker (embedded when `settings` name none), topics, `helved run` (one process, or a
+    Bytewax cluster of `processes` on loopback) and the OS bridge.
 
     The bridge runs in a thread of this process with the emulator as OS (`self.os`), its state
     in `workdir/os`; the pipeline's recovery directory is `workdir/recovery` unless `settings`
@@ -241,8 +258,10 @@ class Stack:
         seed: int | None = None,
         broker_timeout_s: float = 10.0,
         keep_os_history: bool = False,
+        processes: int = 1,
     ) -> None:
         self.workdir = workdir
+        self.processes = processes
         self.keep_os_history = keep_os_history
         self.broker_timeout_s = broker_timeout_s
         self._base = settings
@@ -251,7 +270,7 @@ class Stack:
         self.faults = faults
         self.seed = seed
         self.broker: EmbeddedBroker | None = None
-        self.pipeline: PipelineProcess | None = None
+        self.pipelines: list[PipelineProcess] = []
         self.os: Any = None  # EmulatedOs, imported late
         self.handed_over = 0
         self._bridge_thread: threading.Thread | None = None
@@ -273,12 +292,39 @@ class Stack:
         check_broker(self.settings, timeout_s=self.broker_timeout_s)
         ensure_topics(self.settings, self.settings.topics)
 
+    @property
+    def pipeline(self) -> PipelineProcess | None:
+        """The pipeline process (process 0 of a cluster)."""
+        return self.pipelines[0] if self.pipelines else None
+
     def start_pipeline(self) -> PipelineProcess:
+        """`helved run` as one process with `settings.workers` workers."""
+        (first,) = self.start_pipelines(1)
+        return first
+
+    def start_pipelines(self, processes: int, workers: int | None = None) -> list[PipelineProcess]:
+        """`helved run` as a Bytewax cluster of `processes` processes on loopback (fresh ports),
+        `workers` (default `settings.workers`) each, all on the one recovery directory: process
+        0 creates its partitions when it is new. Replaces any pipeline processes still known
+        (stop or kill them first)."""
         settings = dataclasses.replace(
-            self.settings, recovery_dir=self.recovery_dir, snapshot_s=self.snapshot_s
+            self.settings,
+            recovery_dir=self.recovery_dir,
+            snapshot_s=self.snapshot_s,
+            workers=workers or self.settings.workers,
         )
-        self.pipeline = PipelineProcess(settings, self.workdir / "pipeline.log").start()
-        return self.pipeline
+        if processes == 1:
+            self.pipelines = [PipelineProcess(settings, self.workdir / "pipeline.log").start()]
+            return self.pipelines
+        addresses = tuple(f"127.0.0.1:{port}" for port in free_ports(processes))
+        self.pipelines = [
+            PipelineProcess(
+                dataclasses.replace(settings, addresses=addresses, process_id=i),
+                self.workdir / f"pipeline-{i}.log",
+            ).start()
+            for i in range(processes)
+        ]
+        return self.pipelines
 
     def start_bridge(self) -> None:
         from helved.bridge import BatchResult, run_bridge
@@ -313,7 +359,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_broker()
-            self.start_pipeline()
+            self.start_pipelines(self.processes)
             self.start_bridge()
         except BaseException:
             self.stop()
@@ -322,18 +368,19 @@ class Stack:
 
     def check(self) -> None:
         """Raise `StackFailed` if the pipeline process or the bridge has stopped by itself."""
-        if self.pipeline is not None:
-            code = self.pipeline.exit_code()
+        for i, pipeline in enumerate(self.pipelines):
+            code = pipeline.exit_code()
             if code is not None:
+                which = f" process {i}" if len(self.pipelines) > 1 else ""
                 raise StackFailed(
-                    f"the pipeline (helved run) exited with code {code}; its log ends:\n{self.pipeline.log_tail()}"
+                    f"the pipeline{which} (helved run) exited with code {code}; its log ends:\n{pipeline.log_tail()}"
                 )
         if self._bridge_error is not None:
             raise StackFailed(f"the OS bridge stopped: {self._bridge_error!r}")
 
     def stop(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.stop()
+        for pipeline in self.pipelines:
+            pipeline.stop()
         self.stop_bridge()
         if self.broker is not None:
             self.broker.stop()
@@ -346,6 +393,22 @@ class Stack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` TCP ports free on loopback right now (held open together, so all distinct)."""
+    import socket
+
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def wait_until(

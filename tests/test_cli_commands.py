@@ -68,6 +68,37 @@ def test_the_recovery_dir_is_initialised_once_and_bound_to_its_topics(tmp_path: 
         prepare_recovery_dir(tmp_path / "junk", settings)
 
 
+def test_in_a_cluster_only_process_0_creates_the_recovery_partitions(tmp_path: Path) -> None:
+    cluster = Settings(bootstrap_servers="x:1", addresses=("a:1", "b:1"), workers=2)
+    shared = tmp_path / "shared"
+    # Process 1 first (it may win the race on one machine): an empty directory, no partitions.
+    assert prepare_recovery_dir(shared, dataclasses.replace(cluster, process_id=1)) is False
+    assert list(shared.iterdir()) == []
+    # Process 0 creates one partition per worker of the cluster, into the same directory.
+    assert prepare_recovery_dir(shared, cluster) is True
+    assert sorted(p.name for p in shared.glob("part-*.sqlite3")) == [f"part-{i}.sqlite3" for i in range(4)]
+    # On a restart process 1 finds them and checks they belong to these topics.
+    assert prepare_recovery_dir(shared, dataclasses.replace(cluster, process_id=1)) is False
+    with pytest.raises(RecoveryDirError, match="was made for"):
+        prepare_recovery_dir(shared, dataclasses.replace(cluster, process_id=1, topic_prefix="other."))
+
+
+def test_run_takes_the_cluster_options(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import helved.runner
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(helved.runner, "run_pipeline", lambda settings, **_: seen.append(settings))
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # keep pytest's own Ctrl-C handling
+    monkeypatch.setenv("HELVED_BOOTSTRAP_SERVERS", "h:1")
+    argv = ["run", "-i", "1", "-a", "127.0.0.1:2101;127.0.0.1:2102", "-w", "3", "--recovery-parts", "9"]
+    assert main([*argv, "--recovery-dir", "/tmp/r"]) == 0
+    (settings,) = seen
+    assert settings.addresses == ("127.0.0.1:2101", "127.0.0.1:2102")
+    assert (settings.process_id, settings.workers, settings.recovery_parts) == (1, 3, 9)
+    assert main(["run", "-i", "2", "-a", "a:1;b:1"]) == 2
+    assert "is not an index of HELVED_ADDRESSES" in capsys.readouterr().err
+
+
 def test_settings_survive_the_trip_through_the_environment(tmp_path: Path) -> None:
     settings = Settings(
         bootstrap_servers="h:1",
@@ -80,8 +111,13 @@ def test_settings_survive_the_trip_through_the_environment(tmp_path: Path) -> No
         snapshot_s=0.25,
         backup_s=0,
         workers=2,
+        addresses=("h-0:9999", "h-1:9999"),
+        process_id=1,
+        recovery_parts=8,
     )
     assert Settings.from_env(settings_env(settings)) == settings
+    alone = Settings(bootstrap_servers="h:1", recovery_dir=tmp_path)
+    assert Settings.from_env(settings_env(alone)) == alone
 
 
 def test_keys_are_chosen_in_the_partition_of_the_request_they_follow() -> None:

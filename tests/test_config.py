@@ -80,6 +80,12 @@ def test_topics_match_the_spec_and_take_a_prefix() -> None:
         ({"HELVED_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "HELVED_SECURITY_PROTOCOL must be one of"),
         ({**SASL_ENV, "HELVED_SASL_MECHANISM": "GSSAPI"}, "HELVED_SASL_MECHANISM must be one of"),
         ({**SASL_ENV, "HELVED_SASL_PASSWORD": ""}, "needs HELVED_SASL_USERNAME and HELVED_SASL_PASSWORD"),
+        ({"HELVED_PROCESS_ID": "1"}, "HELVED_PROCESS_ID needs HELVED_ADDRESSES"),
+        ({"HELVED_ADDRESSES": "a:1;b:1", "HELVED_PROCESS_ID": "2"}, "is not an index of HELVED_ADDRESSES"),
+        ({"HELVED_ADDRESSES": "a:1;b:1", "HELVED_PROCESS_ID": "-1"}, "HELVED_PROCESS_ID must not be negative"),
+        ({"HELVED_ADDRESSES": "a:1;a:1"}, "must be distinct"),
+        ({"HELVED_ADDRESSES": "a:1;;b:1"}, "must be distinct"),
+        ({"HELVED_RECOVERY_PARTS": "0"}, "HELVED_RECOVERY_PARTS must be at least 1"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -128,3 +134,16 @@ def test_repr_and_str_never_show_the_password() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().partitions = 4  # type: ignore[misc]
+
+
+def test_a_cluster_from_the_environment() -> None:
+    alone = Settings.from_env({"HELVED_WORKERS": "2"})
+    assert (alone.addresses, alone.process_id, alone.processes, alone.total_workers) == ((), 0, 1, 2)
+    assert alone.initial_recovery_parts == 2
+    cluster = Settings.from_env(
+        {"HELVED_ADDRESSES": " p-0:9999 ; p-1:9999;p-2:9999 ", "HELVED_PROCESS_ID": "2", "HELVED_WORKERS": "2"}
+    )
+    assert cluster.addresses == ("p-0:9999", "p-1:9999", "p-2:9999")
+    assert (cluster.process_id, cluster.processes, cluster.total_workers) == (2, 3, 6)
+    assert cluster.initial_recovery_parts == 6
+    assert Settings.from_env({"HELVED_RECOVERY_PARTS": "12"}).initial_recovery_parts == 12

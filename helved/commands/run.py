@@ -27,7 +27,7 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from helved.config import Settings
+    from helved.config import Settings, parse_addresses
     from helved.kafka import BrokerUnavailable, TopicMismatch
     from helved.runner import RecoveryDirError, run_pipeline
 
@@ -39,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(settings, snapshot_s=args.snapshot_s)
         if args.workers is not None:
             settings = dataclasses.replace(settings, workers=args.workers)
+        if args.addresses is not None:
+            settings = dataclasses.replace(settings, addresses=parse_addresses(args.addresses))
+        if args.process_id is not None:
+            settings = dataclasses.replace(settings, process_id=args.process_id)
+        if args.recovery_parts is not None:
+            settings = dataclasses.replace(settings, recovery_parts=args.recovery_parts)
     except ValueError as exc:
         print(f"helved run: {exc}", file=sys.stderr)
         return 2
@@ -67,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the pipeline against the broker (HELVED_BOOTSTRAP_SERVERS) with recovery",
         description=(
             "Check the broker, create and check the topics, initialise the recovery directory "
-            "when missing, and run the dataflow until stopped. Stopping (Ctrl-C, SIGTERM, kill -9) "
+            "when missing, and run the dataflow until stopped: alone, or as process -i of the "
+            "Bytewax cluster -a (every process started with the same -a and -w). Stopping (Ctrl-C, SIGTERM, kill -9) "
             "takes no final snapshot: the next start resumes from the last one."
         ),
     )
@@ -75,7 +82,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--snapshot-s", type=float, help="seconds between snapshots, the epoch (default: HELVED_SNAPSHOT_S)"
     )
-    p.add_argument("--workers", type=int, help="Bytewax workers (default: HELVED_WORKERS)")
+    p.add_argument("--workers", "-w", type=int, help="Bytewax workers in this process (default: HELVED_WORKERS)")
+    p.add_argument(
+        "--addresses",
+        "-a",
+        help="every process of the cluster, 'host:port;host:port' as Bytewax's -a (default: HELVED_ADDRESSES; "
+        "unset: this process alone)",
+    )
+    p.add_argument(
+        "--process-id", "-i", type=int, help="this process's index in --addresses (default: HELVED_PROCESS_ID)"
+    )
+    p.add_argument(
+        "--recovery-parts",
+        type=int,
+        help="partitions to create in a new recovery directory (default: HELVED_RECOVERY_PARTS, "
+        "else workers x processes); only process 0 creates them",
+    )
     p.add_argument(
         "--broker-timeout",
         type=float,

@@ -16,6 +16,9 @@ from helved.config import Settings
 from helved.kafka import EmbeddedBroker
 from helved.records import InRecord
 
+# The shared end-to-end checks assert with pytest's detailed messages too.
+pytest.register_assert_rewrite("tests.integration.e2e")
+
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:

@@ -6,70 +6,33 @@ Every wait is bounded; nothing here asserts a wall-clock time.
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from helved.bridge import HOS_OPPDRAG
-from helved.config import Settings
 from helved.demo import Example, decision, examples, meldeperiode, send_examples
 from helved.emulated_os import payment_rows
 from helved.emulator import parse_oppdrag
-from helved.follow import StatusLog, read_all
-from helved.kafka import EmbeddedBroker, ReliableProducer
-from helved.kafka.partitioner import key_in_same_partition
-from helved.records import InRecord, OutRecord
-from helved.runner import Stack, wait_until
+from helved.follow import read_all
+from helved.kafka import EmbeddedBroker
+from helved.runner import Stack
+
+from .e2e import (
+    Watch,
+    assert_as_without_crashes,
+    executions,
+    fresh_settings,
+    restart_inputs,
+    send,
+    wait_for_a_snapshot,
+    wait_for_the_bridge,
+    wave,
+)
 
 pytestmark = pytest.mark.integration
-
-WAIT_S = 30.0
-
-
-def fresh_settings(broker: EmbeddedBroker, name: str) -> Settings:
-    return dataclasses.replace(
-        Settings.from_env({}),
-        bootstrap_servers=broker.bootstrap,
-        topic_prefix=f"{name}-{uuid.uuid4().hex[:6]}.",
-    )
-
-
-class Watch:
-    """Everything on some topics, read as it arrives (statuses deduplicated in `log`)."""
-
-    def __init__(self, stack: Stack, topics: list[str]) -> None:
-        from helved.follow import Follower
-
-        self.stack = stack
-        self.follower = Follower(stack.settings, topics)
-        self.records: list[InRecord] = []
-        self.log = StatusLog()
-
-    def pump(self) -> None:
-        for rec in self.follower.poll(0.05):
-            self.records.append(rec)
-            if rec.topic == self.stack.settings.topics.status:
-                self.log.add(rec)
-
-    def until(self, predicate: Any, what: str, timeout_s: float = WAIT_S) -> None:
-        def done() -> bool:
-            self.pump()
-            return bool(predicate())
-
-        wait_until(done, timeout_s, what, interval_s=0.0, check=self.stack.check)
-
-    def all_final(self, keys: list[str]) -> bool:
-        return all(self.log.final(k) is not None for k in keys)
-
-    def close(self) -> None:
-        self.follower.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # The dagpenger scenarios (the demo's examples), one stack for the module
@@ -242,49 +205,9 @@ def test_cli_send_then_wait_for_ok(
 # kill -9 of the pipeline mid-stream
 
 
-def restart_inputs(settings: Settings) -> list[OutRecord]:
-    """8 saker × (new, change, partial stop) in one partition per sak, plus 2 invalid ones."""
-    topic = settings.topics.dagpenger
-    out: list[OutRecord] = []
-    ts = 1_755_502_200_000
-    for n in range(8):
-        sak = f"R-{n}"
-        first = f"r{n}-1"
-        second = key_in_same_partition(f"r{n}-2", first, settings.partitions)
-        third = key_in_same_partition(f"r{n}-3", first, settings.partitions)
-        beløp = 500 + 100 * n
-        msgs = [
-            (first, decision(sak, "B-1", "2025-08-18T09:30:00", meldeperiode("2025-08-04", beløp))),
-            (
-                second,
-                decision(
-                    sak,
-                    "B-2",
-                    "2025-09-01T09:30:00",
-                    meldeperiode("2025-08-04", beløp, changes={"2025-08-06": beløp // 2})
-                    + meldeperiode("2025-08-18", beløp),
-                ),
-            ),
-            (third, decision(sak, "B-3", "2025-09-02T09:30:00", meldeperiode("2025-08-18", beløp))),
-        ]
-        for i, (key, msg) in enumerate(msgs):
-            out.append(OutRecord(topic, key, orjson.dumps(msg), (), ts + 1000 * (3 * n + i)))
-    out.append(OutRecord(topic, "bad-1", b"{not json", (), ts + 50_000))
-    out.append(
-        OutRecord(
-            topic, "bad-2", orjson.dumps(decision("R-x", "", "2025-08-18T09:30:00", [])), (), ts + 51_000
-        )
-    )
-    return out
-
-
 def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    from helved.emulator import OsEmulator
-    from helved.emulator.replay import emulator_answer
-    from helved.replay import replay_records
-
     settings = fresh_settings(broker, "e2e-restart")
     # A long epoch: what the pipeline wrote since its last snapshot is written again after a kill.
     with Stack(settings, tmp_path, snapshot_s=2.0) as stack:
@@ -294,103 +217,27 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
         watch = Watch(stack, [topics.status])
         try:
 
-            def send(records: list[OutRecord]) -> None:
-                with ReliableProducer(stack.settings) as producer:
-                    for r in records:
-                        producer.send(r)
-
-            def oks() -> int:
-                return sum(1 for k in keys if (watch.log.final(k) or {}).get("status") == "OK")
-
             def crash_and_restart() -> None:
                 assert stack.pipeline is not None
                 stack.pipeline.kill()  # SIGKILL: no goodbye
                 stack.start_pipeline()  # the same recovery directory
 
-            wave_1 = [r for r in inputs if r.key in {f"r{n}-1" for n in range(8)}]
-            send(wave_1)
-            watch.until(lambda: oks() >= 1, "a first OK")
+            wave_1 = wave(inputs, 1)
+            send(stack.settings, wave_1)
+            watch.until(lambda: watch.oks(keys) >= 1, "a first OK")
             crash_and_restart()
             watch.until(
                 lambda: watch.all_final([r.key for r in wave_1 if r.key]), "wave 1 final after the restart"
             )
-            send([r for r in inputs if r not in wave_1])
-            watch.until(lambda: oks() >= 9, "a first OK of wave 2")
+            wait_for_a_snapshot(stack)  # the second restart resumes from a snapshot, not from the start
+            send(stack.settings, [r for r in inputs if r not in wave_1])
+            watch.until(lambda: watch.oks(keys) >= 9, "a first OK of wave 2")
             crash_and_restart()
             watch.until(lambda: watch.all_final(keys), "every final status after the second restart")
-            # Let the replayed outputs of the last restart settle before reading everything.
-            wait_until(
-                lambda: (
-                    stack.handed_over == len({r.value for r in read_all(stack.settings, [topics.oppdrag])})
-                ),
-                WAIT_S,
-                "the bridge caught up",
-                check=stack.check,
-            )
+            wait_for_the_bridge(stack)
         finally:
             watch.close()
-
-        everything = read_all(
-            stack.settings,
-            [
-                topics.status,
-                topics.oppdrag,
-                topics.kvittering,
-                topics.pending,
-                topics.utbetalinger,
-                topics.saker,
-                topics.dlq,
-            ],
-        )
-        replies = stack.os.replies
-
-    # The reference: the same records through the flow in-process, OS answering at once.
-    reference_os = OsEmulator()
-    in_records = [
-        InRecord(r.topic, r.key, r.value, r.headers, 0, i, r.timestamp_ms) for i, r in enumerate(inputs)
-    ]
-    reference = replay_records(in_records, emulator_answer(reference_os), topics)
-
-    # 1. the same final status for every request
-    final_ref = {}
-    for rec in reference:
-        if rec.topic == topics.status and rec.value:
-            status = orjson.loads(rec.value)
-            if status["status"] in ("OK", "FEILET"):
-                final_ref[rec.key] = status
-    assert {k: watch.log.final(k) for k in keys} == final_ref
-    assert sorted(s["status"] for s in final_ref.values()).count("FEILET") == 2
-
-    # 2. the same Oppdrag, each handed to OS exactly once
-    oppdrag = [r for r in everything if r.topic == topics.oppdrag]
-    assert {r.value for r in oppdrag} == {r.value for r in reference if r.topic == topics.oppdrag}
-    assert len(replies) == len({r.value for r in oppdrag}) == 24 and not any(
-        reply.replay for reply in replies
-    )
+        oppdrag = assert_as_without_crashes(stack, watch, inputs)
+        runs = executions(stack.recovery_dir)
+    assert len(runs) == 3 and runs[1][1] < runs[2][1], runs
     assert len(oppdrag) > 24, "no Oppdrag was emitted again: the kills came too late to test a replay"
-    assert len({r.value for r in everything if r.topic == topics.kvittering}) == 24
-
-    # 3. what OS pays is what the reference OS pays
-    for n in range(8):
-        assert stack.os.paid("DP", f"R-{n}") == reference_os.paid("DP", f"R-{n}")
-
-    # 4. nothing changed: every record is one the crash-free reference also produces for that
-    #    key, and every key ends where the reference ends. Only two kinds of record are new:
-    #    "MOTTATT, waiting" (after a restart a request may find its sak's Oppdrag in flight) and
-    #    unmatched receipts on the DLQ (a receipt read before the replayed request, or twice).
-    waiting = orjson.dumps({"status": "MOTTATT", "detaljer": None, "error": None, "simulering": False})
-    produced: dict[tuple[str, str | None], list[bytes | None]] = defaultdict(list)
-    for rec in reference:
-        produced[(rec.topic, rec.key)].append(rec.value)
-    last: dict[tuple[str, str | None], bytes | None] = {}
-    for r in everything:
-        where = (r.topic, r.key)
-        if r.topic == topics.kvittering or (r.topic == topics.status and r.value in (HOS_OPPDRAG, waiting)):
-            continue
-        if r.topic == topics.dlq and (r.header("error") or b"").startswith(b"UNMATCHED_KVITTERING"):
-            continue
-        assert r.value in produced[where], f"{where}: a value the crash-free run never produced"
-        last[where] = r.value
-    for where, values in produced.items():
-        if where[0] in (topics.utbetalinger, topics.saker, topics.pending, topics.oppdrag):
-            assert last.get(where, b"missing") == values[-1], f"{where} does not end as in the crash-free run"

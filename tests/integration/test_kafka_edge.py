@@ -27,10 +27,10 @@ from helved.kafka import (
     EmbeddedBroker,
     ReliableProducer,
     TopicMismatch,
+    admin,
     check_broker,
     ensure_topics,
 )
-from helved.kafka import admin
 from helved.kafka import broker as broker_module
 from helved.kafka.admin import admin_client
 from helved.kafka.partitioner import murmur2
