@@ -130,8 +130,41 @@ def test_broker_section_runs_end_to_end_over_the_embedded_broker():
 
     if broker_available() is not None:
         pytest.skip(broker_available())
-    res = section_broker(dataclasses.replace(SMOKE, broker_saker=8, broker_decisions=3, snapshot_s=1.0))
+    cfg = dataclasses.replace(SMOKE, broker_saker=8, broker_decisions=3, snapshot_s=1.0)
+    res = section_broker(cfg)
     assert res["requests"] == 24 and res["feilet"] == 0
     assert res["oppdrag"] == 24 and res["lines"] >= 24
     assert res["requests_per_s"] > 0 and res["latency_ms"]["median"] > 0
     assert res["peak_rss_mib"] > 0 and res["children_peak_rss_mib"] > 0
+    # The same traffic through a cluster of two `helved run` processes: the same Oppdrag bytes and
+    # final statuses (the digest covers both), whichever process owned which sak.
+    two = section_broker(cfg, processes=2)
+    assert (two["processes"], two["requests"], two["oppdrag"], two["lines"]) == (2, 24, 24, res["lines"])
+    assert two["outputs_digest"] == res["outputs_digest"]
+    assert len(two["cores_busy"]["pipeline"]) == 2 and len(res["cores_busy"]["pipeline"]) == 1
+    assert all(x is None or x >= 0 for x in two["cores_busy"]["pipeline"])
+
+
+@pytest.mark.integration
+def test_drain_works_off_a_backlog_with_one_and_two_processes_alike():
+    import dataclasses
+
+    from helved.bench.broker import section_drain
+    from helved.bench.run import SMOKE
+
+    cfg = dataclasses.replace(SMOKE, drain_saker=40, snapshot_s=1.0)
+    one = section_drain(cfg)
+    two = section_drain(cfg, processes=2)
+    for res in (one, two):
+        assert res["requests"] == 40 and res["oppdrag"] == 40
+        assert res["lines"] >= 40 and res["requests_per_s"] > 0
+    assert len(two["cores_busy"]["pipeline"]) == 2
+    assert two["outputs_digest"] == one["outputs_digest"]
+
+
+def test_the_output_digest_ignores_order_but_not_content():
+    from helved.bench.broker import digest
+
+    assert digest([b"a", b"bc"]) == digest([b"bc", b"a"])
+    assert digest([b"a", b"bc"]) != digest([b"ab", b"c"])
+    assert digest([b"a"]) != digest([b"a", b"a"])

@@ -12,11 +12,17 @@ Figures: requests/s and Oppdrag lines/s over the wall time from the first timed 
 final status, the latency of each decision (acknowledged send -> final status read), this
 process's peak RSS (bench, bridge, emulator) and that of the largest child (the pipeline or the
 broker).
+
+`processes` > 1 runs `helved run` as a Bytewax cluster of that many processes on loopback
+(`HELVED_WORKERS` workers each). `outputs_digest` hashes the timed Oppdrag and final statuses
+(sorted): runs of the same traffic with different shapes must give the same digest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
 import resource
 import statistics
 import tempfile
@@ -24,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .traffic import SakHistory, histories
 
@@ -59,6 +67,7 @@ class _Dagpenger:
     remaining: list[int] = field(default_factory=list)
     timed: set[str] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
+    outputs: list[bytes] = field(default_factory=list)  # timed Oppdrag and final statuses, for `digest`
     requests: int = 0
     oppdrag: int = 0
     lines: int = 0
@@ -108,6 +117,7 @@ class _Dagpenger:
                     if count and rec.key in self.timed and rec.value is not None:
                         self.oppdrag += 1
                         self.lines += rec.value.count(LINE_TAG)
+                        self.outputs.append(rec.value)
                     continue
                 if self.log.add(rec) is None or rec.key not in self.waiting:
                     continue
@@ -116,6 +126,7 @@ class _Dagpenger:
                     continue
                 i, at = self.waiting.pop(rec.key)
                 if count:
+                    self.outputs.append(rec.key.encode() + b" " + orjson.dumps(final, option=orjson.OPT_SORT_KEYS))
                     self.requests += 1
                     self.latencies.append(time.perf_counter() - at)
                     self.feilet += final.get("status") == "FEILET"
@@ -127,7 +138,38 @@ class _Dagpenger:
                 self.flush()
 
 
-def section_broker(cfg: Any) -> dict[str, Any]:
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process `pid` has used so far; None off Linux or once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pids: list[int]) -> list[float | None]:
+    return [cpu_s(pid) for pid in pids]
+
+
+def _busy(before: list[float | None], after: list[float | None], wall: float) -> list[float | None]:
+    """Cores each process kept busy over `wall` seconds."""
+    return [
+        None if a is None or b is None or wall <= 0 else round((a - b) / wall, 3)
+        for b, a in zip(before, after, strict=True)
+    ]
+
+
+def digest(outputs: list[bytes]) -> str:
+    """SHA-256 over the outputs in sorted order: equal for two runs that wrote the same Oppdrag
+    and final statuses, whatever order they arrived in."""
+    h = hashlib.sha256()
+    for value in sorted(outputs):
+        h.update(len(value).to_bytes(8, "big"))
+        h.update(value)
+    return h.hexdigest()
+
+
+def section_broker(cfg: Any, processes: int = 1) -> dict[str, Any]:
     from helved.config import Settings
     from helved.follow import Follower
     from helved.kafka import ReliableProducer
@@ -138,7 +180,7 @@ def section_broker(cfg: Any) -> dict[str, Any]:
     (warm,) = histories(1, cfg.seed, first=cfg.broker_saker)
     with (
         tempfile.TemporaryDirectory(prefix="helved-bench-broker-") as tmp,
-        Stack(settings, Path(tmp), snapshot_s=cfg.snapshot_s) as stack,
+        Stack(settings, Path(tmp), snapshot_s=cfg.snapshot_s, processes=processes) as stack,
         ReliableProducer(stack.settings) as producer,
         Follower(stack.settings, [stack.settings.topics.status, stack.settings.topics.oppdrag]) as follower,
     ):
@@ -146,18 +188,26 @@ def section_broker(cfg: Any) -> dict[str, Any]:
         dp.send(None)  # warm-up: connections, partition assignment, the flow's first epoch
         dp.flush()
         dp.drain(count=False)
+        pipelines = [p.pid for p in stack.pipelines]
+        broker_pid = [stack.broker.pid] if stack.broker is not None else []
+        cpu_before = _cpu_of(pipelines + broker_pid)
+        own_before = time.process_time()
         started = time.perf_counter()
         for i in range(len(hs)):
             dp.send(i)
         dp.flush()
         dp.drain(count=True)
         wall = time.perf_counter() - started
+        own_busy = (time.process_time() - own_before) / wall if wall > 0 else 0.0
+        busy = _busy(cpu_before, _cpu_of(pipelines + broker_pid), wall)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ordered = sorted(dp.latencies)
     n = dp.requests
     return {
         "available": True,
+        "processes": processes,
+        "workers_per_process": settings.workers,
         "saker": len(hs),
         "decisions_per_sak": cfg.broker_decisions,
         "snapshot_s": cfg.snapshot_s,
@@ -177,4 +227,91 @@ def section_broker(cfg: Any) -> dict[str, Any]:
         "peak_rss_mib": own,
         "children_peak_rss_mib": children,
         "bootstrap": "embedded" if settings.embedded_broker else "HELVED_BOOTSTRAP_SERVERS",
+        "outputs_digest": digest(dp.outputs),
+        # Cores kept busy during the timed phase: each pipeline process, the broker, and this
+        # process (traffic, the OS bridge and the emulator). Where the time goes on a small machine.
+        "cores_busy": {
+            "pipeline": busy[: len(pipelines)],
+            "broker": busy[len(pipelines)] if broker_pid else None,
+            "bench_bridge_emulator": round(own_busy, 3),
+            "machine": os.cpu_count(),
+        },
+    }
+
+
+def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
+    """The pipeline alone over the broker, CPU-bound: a backlog of `cfg.drain_saker` new saker
+    (one decision each, `cfg.window` meldeperioder: about 100 days) is produced first, then
+    `helved run` starts with `processes` processes and works it off. No OS bridge: every request
+    ends in MOTTATT with its Oppdrag on `helved.oppdrag.v1`. The rate is taken from the first to
+    the last status read (start-up excluded); `outputs_digest` covers the Oppdrag and statuses."""
+    from helved.config import Settings
+    from helved.follow import Follower, read_all
+    from helved.kafka import ReliableProducer
+    from helved.records import OutRecord
+    from helved.runner import Stack
+
+    from .traffic import Profile
+
+    settings = Settings.from_env()
+    hs = histories(cfg.drain_saker, cfg.seed, profile=Profile(window=cfg.window))
+    with tempfile.TemporaryDirectory(prefix="helved-bench-drain-") as tmp:
+        stack = Stack(settings, Path(tmp), snapshot_s=cfg.snapshot_s)
+        try:
+            stack.start_broker()
+            topics = stack.settings.topics
+            keys: set[str] = set()
+            with ReliableProducer(stack.settings) as producer:
+                for h in hs:
+                    rec = h.next_decision().record
+                    assert rec.key is not None
+                    keys.add(rec.key)
+                    producer.send(OutRecord(topics.dagpenger, rec.key, rec.value, (), rec.timestamp_ms))
+                producer.flush_or_raise(60)
+            seen: dict[str, bytes] = {}
+            with Follower(stack.settings, [topics.status]) as follower:
+                started = time.perf_counter()
+                stack.start_pipelines(processes)
+                pids = [p.pid for p in stack.pipelines]
+                broker_pid = [stack.broker.pid] if stack.broker is not None else []
+                first = last = 0.0
+                cpu_first: list[float | None] = []
+                stalled = time.monotonic()
+                while len(seen) < len(keys):
+                    stack.check()
+                    got = follower.poll(0.05, 5000)
+                    if got:
+                        stalled = time.monotonic()
+                    elif time.monotonic() - stalled > STALL_TIMEOUT_S:
+                        raise TimeoutError(f"bench drain: no status for {STALL_TIMEOUT_S:g} s, {len(seen)} of {len(keys)}")
+                    for rec in got:
+                        if rec.key in keys and rec.key not in seen and rec.value is not None:
+                            seen[rec.key] = rec.value
+                            if not first:
+                                first = time.perf_counter()
+                                cpu_first = _cpu_of(pids + broker_pid)
+                    last = time.perf_counter()
+                span = last - first
+                busy = _busy(cpu_first, _cpu_of(pids + broker_pid), span)
+            oppdrag = [r.value for r in read_all(stack.settings, [topics.oppdrag]) if r.value is not None]
+        finally:
+            stack.stop()
+    n = len(seen)
+    outputs = oppdrag + [k.encode() + b" " + v for k, v in seen.items()]
+    return {
+        "available": True,
+        "processes": processes,
+        "workers_per_process": settings.workers,
+        "requests": n,
+        "oppdrag": len(oppdrag),
+        "lines": sum(v.count(LINE_TAG) for v in oppdrag),
+        "wall_s": span,
+        "startup_s": first - started,
+        "requests_per_s": (n - 1) / span if span > 0 else 0.0,
+        "outputs_digest": digest(outputs),
+        "cores_busy": {
+            "pipeline": busy[: len(pids)],
+            "broker": busy[len(pids)] if broker_pid else None,
+            "machine": os.cpu_count(),
+        },
     }

