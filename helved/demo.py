@@ -323,8 +323,10 @@ def run_demo(
     workdir: Path | None = None,
     keep: bool = False,
     broker_timeout_s: float = 10.0,
+    processes: int = 1,
 ) -> int:
-    """The demo; 0 when every example got its expected final status (or it was stopped)."""
+    """The demo; 0 when every example got its expected final status (or it was stopped).
+    `processes` > 1 runs the pipeline as a Bytewax cluster of that many `helved run` processes."""
     from helved.runner import Stack, StackFailed
 
     temp = workdir is None
@@ -349,9 +351,14 @@ def run_demo(
         prefix = f", topic prefix {settings.topic_prefix!r}" if settings.topic_prefix else ""
         say(f"helved demo: {where} on {settings.bootstrap_servers}{prefix}")
         say(f"helved demo: {len(topics.all())} topics ready, {settings.partitions} partitions each")
-        pipeline = stack.start_pipeline()
+        pipelines = stack.start_pipelines(processes)
+        if processes == 1:
+            started_as = f"helved run (pid {pipelines[0].pid})"
+        else:
+            pids = ", ".join(str(p.pid) for p in pipelines)
+            started_as = f"a Bytewax cluster of {processes} helved run processes (pids {pids}) on loopback"
         say(
-            f"helved demo: pipeline started: helved run (pid {pipeline.pid}), "
+            f"helved demo: pipeline started: {started_as}, "
             f"recovery in {stack.recovery_dir}, snapshot every {stack.snapshot_s:g} s"
         )
         stack.start_bridge()

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
             workdir=Path(args.workdir) if args.workdir else None,
             keep=args.keep,
             broker_timeout_s=args.broker_timeout,
+            processes=args.processes,
         )
     except (BrokerUnavailable, TopicMismatch) as exc:
         print(f"helved demo: {exc}", file=sys.stderr)
@@ -54,6 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--workdir", help="directory for the recovery, OS state and logs (default: a temporary one, removed)"
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="N",
+        help="run the pipeline as a Bytewax cluster of N helved run processes on loopback (default 1)",
     )
     p.add_argument("--keep", action="store_true", help="keep the working directory (logs) afterwards")
     p.add_argument(

@@ -74,10 +74,15 @@ def test_the_commands_with_the_broker_down_fail_clearly(
         assert "no Kafka broker answered" in capsys.readouterr().err
 
 
-def test_helved_demo_once_shows_statuses_and_payments() -> None:
-    done = helved("demo", "--once", env={"HELVED_BOOTSTRAP_SERVERS": ""}, timeout_s=90)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_helved_demo_once_shows_statuses_and_payments(processes: int) -> None:
+    done = helved(
+        "demo", "--once", "--processes", str(processes), env={"HELVED_BOOTSTRAP_SERVERS": ""}, timeout_s=90
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    if processes > 1:
+        assert "a Bytewax cluster of 2 helved run processes" in out
     assert "embedded Kafka broker" in out
     assert re.search(r"dp-1001-1 +SAK-1001 +MOTTATT → HOS_OPPDRAG → OK", out)
     assert re.search(r"dp-1001-2\S* +SAK-1001 +MOTTATT → MOTTATT → HOS_OPPDRAG → OK", out)
