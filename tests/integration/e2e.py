@@ -62,6 +62,14 @@ class Watch:
     def all_final(self, keys: list[str]) -> bool:
         return all(self.log.final(k) is not None for k in keys)
 
+    def sent_to_os(self, keys: list[str]) -> int:
+        """How many of `keys` have a MOTTATT with lines: their Oppdrag is out (not waiting)."""
+        return sum(
+            1
+            for k in keys
+            if any(s.get("status") == "MOTTATT" and s.get("detaljer") for s in self.log.by_key.get(k, []))
+        )
+
     def oks(self, keys: list[str]) -> int:
         return sum(1 for k in keys if (self.log.final(k) or {}).get("status") == "OK")
 
@@ -157,6 +165,17 @@ def executions(recovery_dir: Path) -> list[tuple[int, int]]:
     """Every run Bytewax recorded in the recovery partitions, in order: (total workers, epoch
     it resumed from)."""
     return [(workers, epoch) for _, workers, epoch in executions_raw(recovery_dir)]
+
+
+def wait_for_run(stack: Stack, number: int) -> None:
+    """Until Bytewax has recorded run `number` (1 = the first) in the recovery partitions: a
+    (re)started pipeline has resumed, rather than merely been launched."""
+    wait_until(
+        lambda: len(executions(stack.recovery_dir)) >= number,
+        WAIT_S,
+        f"run {number} of the pipeline resumed",
+        check=stack.check,
+    )
 
 
 def wait_for_a_snapshot(stack: Stack) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from helved.kafka import EmbeddedBroker
-from helved.records import OutRecord
 from helved.runner import PipelineProcess, Stack, wait_until
 
 from .e2e import (
@@ -26,6 +25,7 @@ from .e2e import (
     restart_inputs,
     send,
     wait_for_a_snapshot,
+    wait_for_run,
     wait_for_the_bridge,
     wave,
 )
@@ -60,33 +60,42 @@ def test_a_two_process_cluster_killed_and_resumed_with_other_shapes_pays_once(
         inputs = restart_inputs(stack.settings, SAKER)
         keys = [r.key for r in inputs if r.key is not None]
         waves = [wave(inputs, step) for step in (1, 2, 3)]
+        keys_of = [[r.key for r in w if r.key] for w in waves]
         rest = [r for r in inputs if r not in waves[0] and r not in waves[1]]  # wave 3 and 2 invalid
         watch = Watch(stack, [topics.status])
         assert [p.settings.process_id for p in stack.pipelines] == [0, 1]
         assert len(set(stack.pipelines[0].settings.addresses)) == 2
-
-        def final(records: list[OutRecord]) -> bool:
-            return watch.all_final([r.key for r in records if r.key])
-
         try:
-            # 2 processes x 1 worker: wave 1 done and snapshotted, killed during wave 2
+            # 2 processes x 1 worker: wave 1 answered and snapshotted; killed the moment wave 2's
+            # first Oppdrag is out, so the resumed cluster writes it (and its neighbours) again.
             send(stack.settings, waves[0])
-            watch.until(lambda: final(waves[0]), "wave 1 final")
+            watch.until(lambda: watch.all_final(keys_of[0]), "wave 1 final")
             wait_for_a_snapshot(stack)
             send(stack.settings, waves[1])
-            watch.until(lambda: watch.oks(keys) > SAKER, "a first OK of wave 2")
+            watch.until(lambda: watch.sent_to_os(keys_of[1]) >= 1, "a first Oppdrag of wave 2")
             kill_one(stack, victim=1)
 
-            # resumed as 2 processes x 2 workers from the same recovery directory; killed during wave 3
+            # 2 processes x 2 workers, from the same recovery directory. Wave 3 goes out while OS
+            # is away (the bridge stopped): its Oppdrag are in flight when the snapshot is taken
+            # and the cluster is killed.
             stack.start_pipelines(2, workers=2)
-            watch.until(lambda: final(waves[1]), "wave 2 final after the first restart")
-            wait_for_a_snapshot(stack)
+            wait_for_run(stack, 2)
+            watch.until(lambda: watch.all_final(keys_of[1]), "wave 2 final after the first restart")
+            stack.stop_bridge()
             send(stack.settings, rest)
-            watch.until(lambda: watch.oks(keys) > 2 * SAKER, "a first OK of wave 3")
+            watch.until(
+                lambda: watch.sent_to_os(keys_of[2]) == SAKER and watch.all_final(["bad-1", "bad-2"]),
+                "every Oppdrag of wave 3 out, the invalid ones FEILET",
+            )
+            assert watch.oks(keys_of[2]) == 0, "OS answered while the bridge was stopped"
+            wait_for_a_snapshot(stack)
             kill_one(stack, victim=0)
 
-            # resumed as 1 process x 3 workers: scaled down, every partition still there
+            # 1 process x 3 workers: scaled down. OS comes back; its receipts for Oppdrag the
+            # two-process cluster sent must reach the sak's new owner and confirm them.
             stack.start_pipelines(1, workers=3)
+            wait_for_run(stack, 3)
+            stack.start_bridge()
             watch.until(lambda: watch.all_final(keys), "every final status after the second restart")
             wait_for_the_bridge(stack)
         finally:
