@@ -147,6 +147,17 @@ def cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """Peak resident set size (VmHWM) of process `pid` in MiB; None off Linux or once gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _cpu_of(pids: list[int]) -> list[float | None]:
     return [cpu_s(pid) for pid in pids]
 
@@ -293,6 +304,7 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
                     last = time.perf_counter()
                 span = last - first
                 busy = _busy(cpu_first, _cpu_of(pids + broker_pid), span)
+                rss = [peak_rss_mib(pid) for pid in pids]
             oppdrag = [r.value for r in read_all(stack.settings, [topics.oppdrag]) if r.value is not None]
         finally:
             stack.stop()
@@ -308,6 +320,8 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
         "wall_s": span,
         "startup_s": first - started,
         "requests_per_s": (n - 1) / span if span > 0 else 0.0,
+        # Each pipeline process's peak RSS: the state of every sak it owns, in memory.
+        "pipeline_peak_rss_mib": rss,
         "outputs_digest": digest(outputs),
         "cores_busy": {
             "pipeline": busy[: len(pids)],

@@ -131,7 +131,7 @@ def render(res: dict[str, Any]) -> str:
                 _n(d["requests_per_s"]),
                 _n(d["lines"] / d["wall_s"] if d["wall_s"] > 0 else 0.0),
                 _n(d["wall_s"] / d["requests"] * 1e6 if d["requests"] else 0.0, 1),
-                "-",
+                "+".join(_n(x, 0) for x in d.get("pipeline_peak_rss_mib", []) if x is not None) or "-",
                 note,
             ]
         )
