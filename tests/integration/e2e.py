@@ -137,7 +137,7 @@ def _parts(recovery_dir: Path) -> list[sqlite3.Connection]:
     ]
 
 
-def committed_epoch(recovery_dir: Path) -> int:
+def resume_epoch(recovery_dir: Path) -> int:
     """The epoch a cluster would resume from now: the lowest frontier any worker of the latest
     run has written to the recovery partitions (0 before every worker wrote one). Bytewax's
     `commits` table is its garbage collection mark (it lags by the backup interval), not this."""
@@ -154,6 +154,7 @@ def committed_epoch(recovery_dir: Path) -> int:
 
 
 def executions_raw(recovery_dir: Path) -> list[tuple[int, int, int]]:
+    """(run number, total workers, resume epoch) of every run, in order."""
     runs: list[tuple[int, int, int]] = []
     for db in _parts(recovery_dir):
         with contextlib.closing(db):
@@ -181,9 +182,9 @@ def wait_for_run(stack: Stack, number: int) -> None:
 def wait_for_a_snapshot(stack: Stack) -> None:
     """Until every worker has written a snapshot taken after this call: what the flow has done
     so far survives a crash, and the next start resumes from there."""
-    now = committed_epoch(stack.recovery_dir)
+    now = resume_epoch(stack.recovery_dir)
     wait_until(
-        lambda: committed_epoch(stack.recovery_dir) >= now + 2,
+        lambda: resume_epoch(stack.recovery_dir) >= now + 2,
         WAIT_S,
         "a snapshot written by every worker",
         check=stack.check,
