@@ -418,3 +418,31 @@ def test_the_kubernetes_layout_then_scale_down(reference, tmp_path):
     assert list(pod1.iterdir()) == []  # nothing is ever written on a volume without partitions
     run_in_process(reference.feed, pod0, 2, range(cut + 1, last + 1), out)
     assert_same_results(reference, out)
+
+
+def realistic_chunks(saker: int, decisions: int) -> list[list[InRecord]]:
+    """The benchmark's seeded dagpenger traffic (whole sak every time, corrections, stops,
+    ferietillegg), one decision of every sak per chunk."""
+    from helved.bench.traffic import histories
+
+    hs = histories(saker, 7, TOPICS)
+    return [[h.next_decision().record for h in hs] for _ in range(decisions)]
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 3), (1, 3)])
+def test_realistic_traffic_on_three_workers_and_after_rescaling(tmp_path, before, after):
+    """Traffic shaped like production (many saker, realistic histories) instead of the hand-made
+    scenario: three workers give the one-worker records per sak, from the start or after a stop
+    and resume from one worker's snapshots."""
+    ref = run_reference(tmp_path / "ref", realistic_chunks(saker=30, decisions=4))
+    oppdrag = [r for r in ref.outputs if r.topic == TOPICS.oppdrag]
+    assert len(oppdrag) >= 30 * 3, "the traffic is not vacuous: several Oppdrag per sak"
+    assert any(b"<kodeStatusLinje>OPPH</kodeStatusLinje>" in (r.value or b"") for r in oppdrag)
+    recovery = _recovery(tmp_path / "r", 3)
+    cut, last = _midway(ref), _eofs(ref.feed)
+    out: list[Written] = []
+    run_in_process(ref.feed, recovery, before, range(1, cut + 1), out)
+    run_in_process(ref.feed, recovery, after, range(cut + 1, last + 1), out)
+    assert_same_results(ref, out)
+    if before == after:
+        assert_receipts_reach_the_owner(ref.feed, out, after)
