@@ -23,6 +23,7 @@ from lxml import etree
 
 from helved.domain.model import LinjeKind, Oppdrag
 from helved.oppdrag.schema import XSD_DIR
+from helved.oppdrag.xml import linje_fields
 
 NS_SERVICETYPES = "http://nav.no/system/os/tjenester/simulerFpService/simulerFpServiceServiceTypes"
 NS_OPPDRAGSKJEMA = "http://nav.no/system/os/entiteter/oppdragSkjema"
@@ -85,31 +86,9 @@ def build_simulering(oppdrag: Oppdrag) -> etree._Element:
         _sub(e, "enhet", enhet)
         _sub(e, "datoEnhetFom", plain_date(date(1970, 1, 1)))
     for ln in oppdrag.linjer:
-        p = ln.periode
         linje = _sub(o, "oppdragslinje")
-        if ln.kind is LinjeKind.OPPH:
-            assert ln.opphør_fom is not None
-            _sub(linje, "kodeEndringLinje", "ENDR")
-            _sub(linje, "kodeStatusLinje", "OPPH")
-            _sub(linje, "datoStatusFom", plain_date(ln.opphør_fom))
-        else:
-            _sub(linje, "kodeEndringLinje", "NY")
-        _sub(linje, "vedtakId", ln.vedtaksdato.isoformat())
-        _sub(linje, "delytelseId", ln.delytelse_id)
-        _sub(linje, "kodeKlassifik", ln.klassekode)
-        _sub(linje, "datoKlassifikFom", plain_date(p.fom))
-        _sub(linje, "datoVedtakFom", plain_date(p.fom))
-        _sub(linje, "datoVedtakTom", plain_date(p.tom))
-        _sub(linje, "sats", str(p.beløp))
-        _sub(linje, "fradragTillegg", "T")
-        _sub(linje, "typeSats", ln.periodetype.type_sats)
-        _sub(linje, "brukKjoreplan", "N")
-        _sub(linje, "saksbehId", ln.saksbehandler)
-        _sub(linje, "utbetalesTilId", ln.utbetales_til)
-        _sub(linje, "henvisning", ln.henvisning)
-        if ln.ref_delytelse_id is not None:
-            _sub(linje, "refFagsystemId", oppdrag.fagsystem_id)
-            _sub(linje, "refDelytelseId", ln.ref_delytelse_id)
+        for tag, text in linje_fields(ln, oppdrag.fagsystem_id, plain_date):
+            _sub(linje, tag, text)
         _sub(_sub(linje, _ATTESTANT), "attestantId", ln.beslutter)
     periode = _sub(root, "simuleringsPeriode")
     _sub(periode, "datoSimulerFom", plain_date(fom))

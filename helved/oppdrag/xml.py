@@ -7,6 +7,7 @@ Europe/Oslo offset of that date, avstemming fields come from the request's time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -41,6 +42,36 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
     return el
 
 
+def linje_fields(ln: Linje, fagsystem_id: str, fmt: Callable[[date], str]) -> list[tuple[str, str]]:
+    """One line's fields from kodeEndringLinje to refDelytelseId, in OS's order, dates written
+    by `fmt`: the same in an Oppdrag (`oppdrags-linje-150`) and a simulation request
+    (`oppdragslinje`), which differ in the element around them and the date format."""
+    p = ln.periode
+    if ln.kind is LinjeKind.OPPH:
+        assert ln.opphør_fom is not None
+        fields = [("kodeEndringLinje", "ENDR"), ("kodeStatusLinje", "OPPH"), ("datoStatusFom", fmt(ln.opphør_fom))]
+    else:
+        fields = [("kodeEndringLinje", "NY")]
+    fields += [
+        ("vedtakId", ln.vedtaksdato.isoformat()),
+        ("delytelseId", ln.delytelse_id),
+        ("kodeKlassifik", ln.klassekode),
+        ("datoKlassifikFom", fmt(p.fom)),
+        ("datoVedtakFom", fmt(p.fom)),
+        ("datoVedtakTom", fmt(p.tom)),
+        ("sats", str(p.beløp)),
+        ("fradragTillegg", "T"),
+        ("typeSats", ln.periodetype.type_sats),
+        ("brukKjoreplan", "N"),
+        ("saksbehId", ln.saksbehandler),
+        ("utbetalesTilId", ln.utbetales_til),
+        ("henvisning", ln.henvisning),
+    ]
+    if ln.ref_delytelse_id is not None:
+        fields += [("refFagsystemId", fagsystem_id), ("refDelytelseId", ln.ref_delytelse_id)]
+    return fields
+
+
 def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     """The `oppdrag` element, children in schema order."""
     root = etree.Element(etree.QName(NS, "oppdrag"), nsmap={"ns2": NS})
@@ -66,29 +97,8 @@ def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     for ln in oppdrag.linjer:
         p = ln.periode
         l150 = _sub(o110, "oppdrags-linje-150")
-        if ln.kind is LinjeKind.OPPH:
-            assert ln.opphør_fom is not None
-            _sub(l150, "kodeEndringLinje", "ENDR")
-            _sub(l150, "kodeStatusLinje", "OPPH")
-            _sub(l150, "datoStatusFom", os_date(ln.opphør_fom))
-        else:
-            _sub(l150, "kodeEndringLinje", "NY")
-        _sub(l150, "vedtakId", ln.vedtaksdato.isoformat())
-        _sub(l150, "delytelseId", ln.delytelse_id)
-        _sub(l150, "kodeKlassifik", ln.klassekode)
-        _sub(l150, "datoKlassifikFom", os_date(p.fom))
-        _sub(l150, "datoVedtakFom", os_date(p.fom))
-        _sub(l150, "datoVedtakTom", os_date(p.tom))
-        _sub(l150, "sats", str(p.beløp))
-        _sub(l150, "fradragTillegg", "T")
-        _sub(l150, "typeSats", ln.periodetype.type_sats)
-        _sub(l150, "brukKjoreplan", "N")
-        _sub(l150, "saksbehId", ln.saksbehandler)
-        _sub(l150, "utbetalesTilId", ln.utbetales_til)
-        _sub(l150, "henvisning", ln.henvisning)
-        if ln.ref_delytelse_id is not None:
-            _sub(l150, "refFagsystemId", oppdrag.fagsystem_id)
-            _sub(l150, "refDelytelseId", ln.ref_delytelse_id)
+        for tag, text in linje_fields(ln, oppdrag.fagsystem_id, os_date):
+            _sub(l150, tag, text)
         if p.vedtakssats is not None:
             _sub(_sub(l150, "vedtakssats-157"), "vedtakssats", str(p.vedtakssats))
         _sub(_sub(l150, "attestant-180"), "attestantId", ln.beslutter)
