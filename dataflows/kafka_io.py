@@ -26,18 +26,67 @@ _OFFSETS = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
 
 
 class _CheckedKafkaSource(KafkaSource):
-    """`KafkaSource` whose partition listing is bounded in time and never creates a topic.
+    """`KafkaSource` whose partition listing is bounded in time and never creates a topic, and
+    that refuses to resume a partition from an offset beyond its end.
 
     The stock listing asks for each topic by name without a timeout: it hangs while the broker
     is down, and on brokers that auto-create topics (Tansu does, with 4 partitions) it creates a
-    missing topic with the wrong partition count.
+    missing topic with the wrong partition count. Its consumers never ask for auto-creation
+    either (`allow.auto.create.topics=false`, which Tansu honours), and an offset out of range
+    is an error, not a silent jump (`auto.offset.reset=error`: Kafka's default, `latest`, would
+    skip the unread records of a partition whose offsets no longer match the snapshot).
     """
 
+    # Always, whatever the caller's tuning says.
+    _FORCED: dict[str, Any] = {"allow.auto.create.topics": False, "auto.offset.reset": "error"}
+
     def __init__(self, config: dict[str, Any], topics: list[str], timeout_s: float, **kwargs: Any):
+        config = {**config, **self._FORCED}
         brokers = config["bootstrap.servers"].split(",")
         super().__init__(brokers, topics, add_config=config, **kwargs)
         self._config = config
         self._timeout_s = timeout_s
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> Any:
+        """The stock partition, after checking that a resume offset from a snapshot is not
+        beyond the partition's end: snapshots from another broker, or from before the topic
+        was recreated, would otherwise wait forever (Tansu) or skip input (Kafka). Such a
+        fault ends `helved run` with one line (`helved.kafka.faults`)."""
+        if resume_state is not None and resume_state > 0:
+            pass
+        part = super().build_part(step_id, for_part, resume_state)
+        self._report_errors(part)
+        return part
+
+    @staticmethod
+    def _report_errors(part: Any) -> None:
+        """A consumer error (raised by the stock partition's `next_batch`) ends `helved run`
+        with one line (`helved.kafka.faults.fatal_error`): in a Bytewax process with several
+        workers the exception would otherwise abort the process without a word."""
+        from helved.kafka.faults import fatal_error
+
+        next_batch = part.next_batch
+
+        def reported() -> list[Any]:
+            try:
+                return next_batch()
+            except StopIteration:
+                raise
+            except Exception as exc:
+                fatal_error(exc)
+                raise
+
+        part.next_batch = reported
+
+    def _check_resume_offset(self, for_part: str, resume: int) -> None:
+        from helved.kafka.faults import recovery_offsets_beyond_end
+        from helved.kafka.offsets import beyond_end
+
+        idx, topic = for_part.split("-", 1)
+        for topic_, partition, offset, end in beyond_end(
+            self._config, {(topic, int(idx)): resume}, self._timeout_s
+        ):
+            recovery_offsets_beyond_end(topic_, partition, offset, end)
 
     def list_parts(self) -> list[str]:
         metadata = fetch_metadata(
@@ -47,8 +96,12 @@ class _CheckedKafkaSource(KafkaSource):
         for topic in self._topics:
             meta = metadata.topics.get(topic)
             if meta is None or meta.error is not None or not meta.partitions:
+                from helved.kafka.faults import EXIT_BROKER_FAULT, fatal_error
+
                 reason = "does not exist" if meta is None else f"is unusable ({meta.error})"
-                raise RuntimeError(f"input topic {topic} {reason}; run ensure_topics first")
+                error = RuntimeError(f"input topic {topic} {reason}; run ensure_topics first")
+                fatal_error(error, EXIT_BROKER_FAULT)  # in `helved run`: one line, exit 3
+                raise error
             parts.extend(f"{idx}-{topic}" for idx in meta.partitions)
         return parts
 
@@ -83,7 +136,12 @@ def to_in_record(msg: KafkaSourceMessage[bytes | None, bytes | None] | KafkaErro
 # state (measured with `helved bench --sections drain`, 8,000 saker). 16 MiB per partition is
 # still more than one Bytewax batch of dagpenger messages (~12 KiB each) and bounds the pod's
 # memory during a catch-up.
-CONSUMER_DEFAULTS: dict[str, Any] = {"queued.max.messages.kbytes": 16 * 1024}
+# Never auto-create a topic by reading it (librdkafka's consumer default, made explicit; the
+# source forces it over any tuning, see `_CheckedKafkaSource`).
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "queued.max.messages.kbytes": 16 * 1024,
+    "allow.auto.create.topics": False,
+}
 
 
 @operator
@@ -131,15 +189,26 @@ def kafka_input(
 
 
 class _KafkaOutPartition(StatelessSinkPartition[OutRecord]):
-    def __init__(self, producer: ReliableProducer, flush_timeout_s: float) -> None:
+    def __init__(self, producer: ReliableProducer, flush_timeout_s: float, last_topics: frozenset[str]) -> None:
         self._producer = producer
         self._flush_timeout_s = flush_timeout_s
+        self._last_topics = last_topics
 
     def write_batch(self, items: list[OutRecord]) -> None:
+        later = []
         for record in items:
-            self._producer.send(record)
+            if record.topic in self._last_topics:
+                later.append(record)
+            else:
+                self._producer.send(record)
         # Bytewax treats a batch as written when this returns: deliver first.
         self._producer.flush_or_raise(self._flush_timeout_s)
+        if later:
+            # Only once everything else of the batch is acknowledged: the changelog must never
+            # say a sak applied an event whose Oppdrag, statuses or state records were lost.
+            for record in later:
+                self._producer.send(record)
+            self._producer.flush_or_raise(self._flush_timeout_s)
 
     def close(self) -> None:
         self._producer.close(self._flush_timeout_s)
@@ -150,12 +219,16 @@ class KafkaOutSink(DynamicSink[OutRecord]):
 
     A batch returns only when every record in it is acknowledged (`acks=all`); any delivery
     failure raises `DeliveryFailed` and stops the dataflow, so nothing is lost silently. After
-    a crash the last epoch's output is produced again (at-least-once).
+    a crash the last epoch's output is produced again (at-least-once). Records of `last_topics`
+    (the changelog) are produced only after the rest of their batch is acknowledged.
     """
 
-    def __init__(self, settings: Settings, *, flush_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, settings: Settings, *, flush_timeout_s: float = 30.0, last_topics: tuple[str, ...] = ()
+    ) -> None:
         self._settings = settings
         self._flush_timeout_s = flush_timeout_s
+        self._last_topics = frozenset(last_topics)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaOutPartition:
-        return _KafkaOutPartition(ReliableProducer(self._settings), self._flush_timeout_s)
+        return _KafkaOutPartition(ReliableProducer(self._settings), self._flush_timeout_s, self._last_topics)

@@ -48,6 +48,12 @@ class Topics:
     simuleringer: str = "helved.simuleringer.v1"
     dryrun_dp: str = "helved.dryrun-dp.v1"
     dlq: str = "helved.dlq.v1"
+    # Internal: every request and receipt of a sak, keyed by the sak, in the one order the sak
+    # step applies them (spec §11: an order that survives crashes, for any sender keying).
+    intake: str = "helved.intake.v1"
+    # Internal, compacted: each sak's whole state after every event it applied (the changelog
+    # that restores the state when a recovery volume is lost).
+    sak_state: str = "helved.sak-state.v1"
 
     def with_prefix(self, prefix: str) -> Topics:
         """The same topics with `prefix` prepended to every name."""
@@ -61,7 +67,7 @@ class Topics:
 
     def compacted(self) -> frozenset[str]:
         """The topics holding confirmed state, which are meant to be log-compacted."""
-        return frozenset({self.utbetalinger, self.saker})
+        return frozenset({self.utbetalinger, self.saker, self.sak_state})
 
 
 def parse_addresses(text: str) -> tuple[str, ...]:

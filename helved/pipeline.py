@@ -12,6 +12,7 @@ Every input record yields at least one output record (`helved replay` relies on 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,10 +39,13 @@ from helved.domain.sak import (
     SakState,
     SimuleringOut,
     StatusOut,
+    already_applied,
+    mark_applied,
     on_receipt,
     on_request,
 )
-from helved.errors import ErrorCode, ReceiptRejected, RequestRejected
+from helved.errors import DlqReason, ErrorCode, ReceiptRejected, RequestRejected
+from helved.statelog import encode_state
 
 from helved.oppdrag.simulering import simulering_xml
 from helved.oppdrag.xml import oppdrag_xml, parse_kvittering
@@ -57,11 +61,22 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class RequestEvent:
     request: Request
 
+    @property
+    def source(self) -> Source | None:
+        return self.request.source
+
+    @property
+    def sak_key(self) -> str:
+        return self.request.sak_key.as_json_text()
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiptEvent:
     kvittering: Kvittering
     source: Source
+    sak_key: str
+    # The receipt record's time (Europe/Oslo wall time): releases waiting requests (spec §11).
+    at: datetime | None = None
 
 
 Event = RequestEvent | ReceiptEvent
@@ -73,6 +88,34 @@ def oslo_wall_time(timestamp_ms: int) -> datetime:
     return (EPOCH + timedelta(milliseconds=timestamp_ms)).astimezone(OSLO).replace(tzinfo=None)
 
 
+# Record timestamps outside these years are ignored as if missing (spec §11): they would write
+# a malformed avstemming key, or not fit a datetime at all.
+_FIRST_YEAR, _LAST_YEAR = 1900, 9999
+
+
+def record_time(timestamp_ms: int | None) -> datetime | None:
+    """A record's timestamp as Europe/Oslo wall time, or None when it has none we can use."""
+    if timestamp_ms is None:
+        return None
+    try:
+        t = oslo_wall_time(timestamp_ms)
+    except (OverflowError, ValueError):
+        return None
+    return t if _FIRST_YEAR <= t.year <= _LAST_YEAR else None
+
+
+# What a DLQ record keeps of its input (spec §12): the value only when it fits, else a digest
+# and the size; the error header and the input's headers within bounds. The producer's message
+# limit (`helved.kafka.producer.MAX_MESSAGE_BYTES`) is 1,000,000 bytes.
+DLQ_VALUE_LIMIT = 512 * 1024
+DLQ_HEADERS_LIMIT = 64 * 1024
+DLQ_ERROR_LIMIT = 1000
+
+# Headers the intake stage adds to a record it writes to the intake topic (after the input's
+# own headers, in this order): where the record was read, so the sak step reads it as it was.
+INTAKE_HEADERS = ("intake-topic", "intake-partition", "intake-offset", "intake-key", "intake-timestamp")
+
+
 def source_of(rec: InRecord) -> Source:
     return Source(rec.topic, rec.partition, rec.offset, rec.key, rec.timestamp_ms, rec.value, rec.headers)
 
@@ -80,8 +123,11 @@ def source_of(rec: InRecord) -> Source:
 class Pipeline:
     """The record-level behaviour of helved for one set of topic names."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, topics: Topics, *, changelog: bool = False) -> None:
         self.topics = topics
+        # Write the sak's state to `topics.sak_state` after every event it applies (the
+        # changelog the state is restored from when a recovery volume is lost).
+        self.changelog = changelog
         self._encoders: dict[type, Callable[..., Iterable[OutRecord]]] = {
             StatusOut: self._status,
             OppdragOut: self._oppdrag,
@@ -96,13 +142,46 @@ class Pipeline:
 
     # -- intake --------------------------------------------------------------------------------
 
-    def route(self, rec: InRecord) -> list[Routed]:
-        """Any input record to its step: requests to `split`, receipts to `kvittering`."""
-        if rec.topic == self.topics.dagpenger:
-            return self.split(rec)
+    def intake(self, rec: InRecord) -> list[Routed]:
+        """Any input record to its sak, or answered at once (spec §2): receipts to
+        `kvittering`, requests to `split`; a request without a key and a record of a topic
+        that is no input go to the DLQ unanswered, never to a parser."""
         if rec.topic == self.topics.kvittering:
             return self.kvittering(rec)
-        return list(self._dead_letter(DeadLetter(source_of(rec), "UNKNOWN_TOPIC", rec.topic), rec))
+        if rec.topic == self.topics.dagpenger:
+            if not rec.key:
+                log.warning("request %s[%d]@%d to the DLQ: no key", rec.topic, rec.partition, rec.offset)
+                return self._dlq_only(rec, DlqReason.MISSING_KEY, "a request needs a key to be answered")
+            return self.split(rec)
+        log.warning("record %s[%d]@%d to the DLQ: not an input topic", rec.topic, rec.partition, rec.offset)
+        return self._dlq_only(rec, DlqReason.UNKNOWN_TOPIC, f"{rec.topic!r} is not an input topic of helved")
+
+    def _dlq_only(self, rec: InRecord, reason: str, detail: str) -> list[Routed]:
+        return list(self._dead_letter(DeadLetter(source_of(rec), reason, detail), rec))
+
+    # -- the intake topic: a sak's inputs in one durable order (spec §11) -----------------------
+
+    def to_intake(self, item: tuple[str, Event]) -> OutRecord:
+        """A sak's event as a record of the intake topic, keyed (and so partitioned) by the sak:
+        the input record as it was read, with where it was read in `INTAKE_HEADERS`."""
+        key, event = item
+        src = event.source
+        assert src is not None, "events read from a topic have a source"
+        hs = src.headers + (
+            ("intake-topic", src.topic.encode()),
+            ("intake-partition", str(src.partition).encode()),
+            ("intake-offset", str(src.offset).encode()),
+            ("intake-key", b"" if src.key is None else b"k" + src.key.encode()),
+            ("intake-timestamp", b"" if src.timestamp_ms is None else str(src.timestamp_ms).encode()),
+        )
+        return OutRecord(self.topics.intake, key, src.value, hs, src.timestamp_ms)
+
+    def from_intake(self, rec: InRecord) -> list[Routed]:
+        """A record of the intake topic back to its sak's event, read as the input it was."""
+        original = _original_of(rec)
+        if original is None:
+            return self._dlq_only(rec, "NOT_AN_INTAKE_RECORD", "the intake topic holds a record helved did not write")
+        return self.intake(original)
 
     def split(self, rec: InRecord) -> list[Routed]:
         """A dagpenger record -> its sak's request event, or FEILET + the raw record on the DLQ."""
@@ -116,7 +195,7 @@ class Pipeline:
             except orjson.JSONDecodeError as exc:
                 raise RequestRejected(400, ErrorCode.INVALID_JSON, f"not JSON: {exc.msg}") from exc
             dryrun = isinstance(value, dict) and value.get("dryrun") is True
-            avstemming = oslo_wall_time(rec.timestamp_ms) if rec.timestamp_ms is not None else None
+            avstemming = record_time(rec.timestamp_ms)
             request = parse_request(value, original_key=rec.key, avstemming=avstemming, source=src)
         except RequestRejected as err:
             log.info("rejected %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, err.code.value)
@@ -142,7 +221,7 @@ class Pipeline:
             log.warning("kvittering %s[%d]@%d to the DLQ: %s", rec.topic, rec.partition, rec.offset, err.reason)
             return list(self._dead_letter(DeadLetter(src, err.reason, err.detail), rec))
         key = SakKey(kv.fagsystem_id, fagsystem).as_json_text()
-        return [(key, ReceiptEvent(kv, src))]
+        return [(key, ReceiptEvent(kv, src, key, record_time(rec.timestamp_ms)))]
 
     def _rejected(
         self, rec: InRecord, src: Source, fagsystem: Fagsystem, err: RequestRejected, dryrun: bool
@@ -157,7 +236,25 @@ class Pipeline:
     # -- the sak step --------------------------------------------------------------------------
 
     def apply(self, state: SakState | None, event: Event) -> tuple[SakState | None, list[OutRecord]]:
-        """One event for one sak: the domain transition, its outputs encoded as records."""
+        """One event for one sak: the domain transition, its outputs encoded as records, then
+        (with `changelog`) the sak's new state. An event the sak has applied before (an input
+        the intake stage read again after a crash) changes nothing and produces nothing."""
+        src = event.source
+        if already_applied(state, src):
+            log.debug("replayed %s already applied to %s", src, event.sak_key)
+            return state, []
+        new_state, out = self._transition(state, event)
+        if new_state is not None:
+            new_state = mark_applied(new_state, src)
+            if self.changelog:
+                out.append(self._state_record(new_state, src))
+        return new_state, out
+
+    def _state_record(self, state: SakState, cause: Source | None) -> OutRecord:
+        key = state.sak_key.as_json_text()
+        return OutRecord(self.topics.sak_state, key, encode_state(state), self._headers(cause), self._ts(cause))
+
+    def _transition(self, state: SakState | None, event: Event) -> tuple[SakState | None, list[OutRecord]]:
         if isinstance(event, RequestEvent):
             src = event.request.source
             try:
@@ -175,7 +272,7 @@ class Pipeline:
                 )
             return new_state, self.encode(outputs, src)
         try:
-            new_state, outputs = on_receipt(state, event.kvittering, event.source)
+            new_state, outputs = on_receipt(state, event.kvittering, event.source, event.at)
         except Exception as exc:
             log.exception("bug on kvittering %s", event.source)
             return state, self.encode([DeadLetter(event.source, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__)], event.source)
@@ -262,9 +359,47 @@ class Pipeline:
         yield OutRecord(self.topics.saker, o.sak_key.as_json_text(), codec.encode_saker(o.uids), hs, self._ts(cause))
 
     def _dead_letter(self, o: DeadLetter, cause: Source | InRecord | None) -> Iterable[OutRecord]:
+        """The input as it was, within bounds: helved's error and provenance headers first,
+        then the input's own headers (as many as fit), the value when it fits."""
         src = o.source
-        kept: Headers = src.headers if src is not None else ()
-        hs = kept + (("error", f"{o.reason}: {o.detail}".encode()),) + self._headers(cause)
-        key = src.key if src is not None else None
+        error = f"{o.reason}: {o.detail}"
+        if len(error) > DLQ_ERROR_LIMIT:
+            error = error[: DLQ_ERROR_LIMIT - 1] + "…"
+        hs: list[tuple[str, bytes]] = [("error", error.encode())]
+        hs.extend(self._headers(cause))
         value = src.value if src is not None else None
-        yield OutRecord(self.topics.dlq, key, value, hs, self._ts(cause))
+        if value is not None and len(value) > DLQ_VALUE_LIMIT:
+            digest = hashlib.sha256(value).hexdigest()
+            hs.append(("value-dropped", f"{len(value)} bytes, sha256 {digest}".encode()))
+            value = None
+        budget = DLQ_HEADERS_LIMIT
+        kept = src.headers if src is not None else ()
+        for i, (name, v) in enumerate(kept):
+            budget -= len(name) + len(v)
+            if budget < 0:
+                hs.append(("headers-dropped", f"{len(kept) - i} of {len(kept)}".encode()))
+                break
+            hs.append((name, v))
+        key = src.key if src is not None else None
+        yield OutRecord(self.topics.dlq, key, value, tuple(hs), self._ts(cause))
+
+
+def _original_of(rec: InRecord) -> InRecord | None:
+    """The input record an intake record carries, or None if it is not one."""
+    hs = rec.headers
+    n = len(INTAKE_HEADERS)
+    if len(hs) < n or tuple(name for name, _ in hs[-n:]) != INTAKE_HEADERS:
+        return None
+    topic, partition, offset, key, ts = (v for _, v in hs[-n:])
+    try:
+        return InRecord(
+            topic=topic.decode(),
+            key=key[1:].decode() if key else None,
+            value=rec.value,
+            headers=hs[:-n],
+            partition=int(partition),
+            offset=int(offset),
+            timestamp_ms=int(ts) if ts else None,
+        )
+    except (UnicodeDecodeError, ValueError):
+        return None

@@ -62,10 +62,12 @@ def test_topics_match_the_spec_and_take_a_prefix() -> None:
         "helved.simuleringer.v1",
         "helved.dryrun-dp.v1",
         "helved.dlq.v1",
+        "helved.intake.v1",
+        "helved.sak-state.v1",
     )
     p = t.with_prefix("x-")
     assert p.all() == tuple("x-" + name for name in t.all())
-    assert p.compacted() == {"x-helved.utbetalinger.v1", "x-helved.saker.v1"}
+    assert p.compacted() == {"x-helved.utbetalinger.v1", "x-helved.saker.v1", "x-helved.sak-state.v1"}
     assert t.with_prefix("") == t
 
 

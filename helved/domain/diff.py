@@ -142,6 +142,14 @@ def _changes(request: Request, confirmed: Mapping[str, Utbetaling]) -> list[_Cha
     return changes
 
 
+# Lines in one Oppdrag at most. Every field of a line is bounded (ids at most 30 characters,
+# amounts at most 13 digits), so this bounds the Oppdrag XML and the simulation request well
+# below the producer's message limit (`helved.kafka.producer.MAX_MESSAGE_BYTES`; a test builds
+# the largest possible Oppdrag and checks it). A request needing more is a 400, never a record
+# the broker refuses (spec §12).
+MAX_LINJER = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """The outcome of the diff: the Oppdrag to send (None: nothing to send) and the
@@ -206,6 +214,12 @@ def plan_request(
 
     if not linjer:
         return Plan(None, ())
+    if len(linjer) > MAX_LINJER:
+        raise RequestRejected(
+            400,
+            ErrorCode.OPPDRAG_TOO_LARGE,
+            f"the Oppdrag would have {len(linjer)} lines; at most {MAX_LINJER} fit in one Oppdrag",
+        )
 
     fagområder = {ch.after.stønad.fagområde for ch in changes}
     if len(fagområder) != 1:

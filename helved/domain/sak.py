@@ -15,6 +15,7 @@ Ordering protocol of a receipt (`on_receipt`), which the code below follows step
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from helved.errors import ErrorCode, RequestRejected
 
@@ -142,10 +143,30 @@ class SakState:
     seq: int = 0
     in_flight: InFlight | None = None
     waiting: tuple[Request, ...] = ()
+    # (topic, partition) -> the highest offset of that input partition applied to this sak.
+    # Every input of a sak is applied in offset order per partition (the intake topic keeps
+    # that order), so a record at or below its mark is a replay of one already applied (the
+    # intake stage re-reads its inputs after a crash) and is dropped (spec §11).
+    applied: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def active_uids(self) -> tuple[str, ...]:
         return tuple(uid for uid, u in self.confirmed.items() if u.active)
+
+
+def already_applied(state: SakState | None, source: Source | None) -> bool:
+    """`source` is at or below what this sak has applied from its input partition."""
+    if state is None or source is None:
+        return False
+    mark = state.applied.get((source.topic, source.partition))
+    return mark is not None and source.offset <= mark
+
+
+def mark_applied(state: SakState, source: Source | None) -> SakState:
+    """`state` having applied `source` (the highest offset of its partition so far)."""
+    if source is None:
+        return state
+    return replace(state, applied={**state.applied, (source.topic, source.partition): source.offset})
 
 
 def _feilet(req: Request, err: RequestRejected) -> StatusOut:
@@ -206,7 +227,7 @@ def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Out
 
 def _matches(flight: InFlight, kv: Kvittering) -> bool:
     """The receipt echoes exactly the Oppdrag in flight: same sak, same lines (ids, what they
-    stop, periods, amounts, chaining), same henvisning and, when echoed, same avstemming key.
+    stop, periods, amounts, chaining), same henvisning and the same avstemming key (a receipt that echoes none matches nothing, spec §7).
     Ids alone are not enough: two opphør-only Oppdrag on one chain share the tail's id."""
     o = flight.oppdrag
     return (
@@ -215,14 +236,27 @@ def _matches(flight: InFlight, kv: Kvittering) -> bool:
         and kv.delytelse_ids == o.delytelse_ids
         and kv.henvisninger <= {flight.behandling_id}
         and (kv.linjer is None or kv.linjer == o.line_fingerprints)
-        and (kv.nokkel_avstemming is None or kv.nokkel_avstemming == o.nokkel_avstemming)
+        and kv.nokkel_avstemming == o.nokkel_avstemming
     )
 
 
+def released(req: Request, at: datetime | None) -> Request:
+    """`req` released from waiting by a receipt at `at`: its avstemming time is never earlier
+    than the moment its Oppdrag could be built (spec §11)."""
+    own = req.avstemming or req.vedtakstidspunkt
+    if at is None or at <= own:
+        return req
+    return replace(req, avstemming=at)
+
+
 def on_receipt(
-    state: SakState | None, kv: Kvittering, source: Source | None = None
+    state: SakState | None, kv: Kvittering, source: Source | None = None, at: datetime | None = None
 ) -> tuple[SakState | None, list[Output]]:
-    """OS's kvittering for this sak arrives. See the module docstring for the order of steps."""
+    """OS's kvittering for this sak arrives. See the module docstring for the order of steps.
+
+    `at` is the receipt record's time (Europe/Oslo wall time, None when it has none): a request
+    it releases gets the later of its own time and `at` as its avstemming time (spec §11), so
+    its Oppdrag is the same whether a replay made it wait or not."""
     grad = kv.alvorlighetsgrad
     if grad not in ACCEPTED and grad not in REJECTED:
         return state, [DeadLetter(source, "NOT_A_RECEIPT", f"alvorlighetsgrad {grad!r} is not 00/04/08/12")]
@@ -256,6 +290,7 @@ def on_receipt(
     state = replace(state, in_flight=None)
     while state.in_flight is None and state.waiting:
         nxt, rest = state.waiting[0], state.waiting[1:]
+        nxt = released(nxt, at)
         state, more = _process(replace(state, waiting=rest), nxt)
         out.extend(more)
     return state, out

@@ -1,0 +1,98 @@
+"""A sak's state as bytes, for the changelog topic `helved.sak-state.v1` (restore after a lost
+recovery volume, as Kafka Streams restores a store from its changelog).
+
+The value is pickle (the state is a tree of helved's frozen domain values; the same bytes Bytewax
+keeps in its recovery snapshots), read back with an **allow-list unpickler**: only helved's domain
+classes, dates and builtin containers can be named by a record, so a record written to the topic
+by anyone else cannot run code. The first byte is the format version.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import pickle
+from collections.abc import Iterable
+from typing import Any
+
+from helved.domain import model, sak
+from helved.domain.sak import SakState
+
+FORMAT_V1 = b"\x01"
+
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("datetime", "date"): datetime.date,
+    ("datetime", "datetime"): datetime.datetime,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "set"): set,
+}
+for _module in (model, sak):
+    for _name, _obj in vars(_module).items():
+        if isinstance(_obj, type) and _obj.__module__ == _module.__name__:
+            _ALLOWED[(_module.__name__, _name)] = _obj
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a sak state this version of helved wrote."""
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise StateFormatError(f"a sak state cannot hold {module}.{name}") from None
+
+
+def encode_state(state: SakState) -> bytes:
+    return FORMAT_V1 + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_state(data: bytes) -> SakState:
+    if not data.startswith(FORMAT_V1):
+        raise StateFormatError("unknown sak state format")
+    try:
+        state = _AllowListUnpickler(io.BytesIO(data[1:])).load()
+    except StateFormatError:
+        raise
+    except Exception as exc:  # a truncated or foreign record
+        raise StateFormatError(f"unreadable sak state: {type(exc).__name__}") from exc
+    if not isinstance(state, SakState):
+        raise StateFormatError(f"not a sak state: {type(state).__name__}")
+    return state
+
+
+class ChangelogStates:
+    """The last state of every sak on the changelog topic: where a sak starts when the
+    recovery snapshot does not hold it (a lost recovery volume, or a sak the snapshot has not
+    seen yet). Read once at start-up, before any input."""
+
+    def __init__(self, states: dict[str, SakState]) -> None:
+        self._states = states
+
+    @classmethod
+    def from_records(cls, records: Iterable[tuple[str | None, bytes | None]]) -> ChangelogStates:
+        """`(key, value)` in the topic's order; a tombstone forgets a sak. A value helved
+        cannot read raises `StateFormatError`: a changelog that lies must stop the start."""
+        latest: dict[str, bytes | None] = {}
+        for key, value in records:
+            if key is not None:
+                latest[key] = value
+        return cls({key: decode_state(value) for key, value in latest.items() if value is not None})
+
+    def take(self, sak_key: str) -> SakState | None:
+        return self._states.get(sak_key)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def summary(self) -> str:
+        """What was restored, in counts (never an ident)."""
+        states = self._states.values()
+        utbetalinger = sum(len(s.confirmed) for s in states)
+        in_flight = sum(s.in_flight is not None for s in states)
+        waiting = sum(len(s.waiting) for s in states)
+        return (
+            f"{len(self._states)} saker, {utbetalinger} utbetalinger, "
+            f"{in_flight} Oppdrag in flight, {waiting} requests waiting"
+        )
