@@ -40,6 +40,7 @@ import orjson
 from helved.config import Settings
 from helved.emulator import Faults
 from helved.kafka import EmbeddedBroker, check_broker, ensure_topics
+from helved.statelog import ChangelogStates
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,41 @@ def prepare_recovery_dir(path: Path, settings: Settings) -> bool:
     return True
 
 
+def restore_states(settings: Settings, *, new_recovery_dir: bool, timeout_s: float = 600.0) -> ChangelogStates:
+    """Step 3b: every sak's last state from the changelog topic, before any input is read.
+
+    A sak the recovery snapshot does not hold starts from it (`dataflows.helved_flow.SakLogic`).
+    With a new recovery directory (a first start, or a lost volume) that is every sak: the inputs
+    are read again from their start, and what each sak applied before is dropped by its marks.
+    """
+    from helved.follow import Follower
+
+    topic = settings.topics.sak_state
+    latest: dict[str | None, bytes | None] = {}
+    deadline = time.monotonic() + timeout_s
+    read = 0
+    with Follower(settings, [topic]) as follower:
+        while not follower.at_end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"did not read {topic} to its end within {timeout_s:g} s")
+            for rec in follower.poll():
+                latest[rec.key] = rec.value
+                read += 1
+    states = ChangelogStates.from_records(latest.items())
+    if new_recovery_dir and len(states):
+        log.warning(
+            "new recovery directory %s while %s holds history: restored %s from %d changelog "
+            "records; every input is read again from its start and what a sak applied before is dropped",
+            settings.recovery_dir,
+            topic,
+            states.summary(),
+            read,
+        )
+    else:
+        log.info("changelog %s: %s (for saker the recovery snapshot lacks)", topic, states.summary())
+    return states
+
+
 def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
     """`helved run`: the four start-up steps of the module docstring, then the dataflow until
     it is stopped. Needs `settings.bootstrap_servers` and `settings.recovery_dir`."""
@@ -111,13 +147,24 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
     from bytewax.run import cli_main
 
     from dataflows.helved_flow import get_flow
+    from helved.kafka.faults import watch_broker
 
     if settings.recovery_dir is None:
         raise RecoveryDirError("no recovery directory: set HELVED_RECOVERY_DIR (or --recovery-dir)")
     check_broker(settings, timeout_s=broker_timeout_s)  # 1.
     ensure_topics(settings, settings.topics)  # 2.
-    prepare_recovery_dir(settings.recovery_dir, settings)  # 3.
-    flow = get_flow(settings, consumer_config=PIPELINE_CONSUMER_CONFIG)
+    created = prepare_recovery_dir(settings.recovery_dir, settings)  # 3.
+    restored = restore_states(settings, new_recovery_dir=created)  # 3b.
+    # Broker faults (topics gone or changed while running, snapshot offsets beyond a
+    # partition's end) end this process with one line and exit code 3 (helved.kafka.faults).
+    watch_broker(
+        settings,
+        "helved run",
+        settings.topics.all(),
+        state=f"the recovery directory {settings.recovery_dir} and the OS bridge's state",
+        recovery_dir=settings.recovery_dir,
+    )
+    flow = get_flow(settings, restored=restored, consumer_config=PIPELINE_CONSUMER_CONFIG)
     log.info(
         "pipeline on %s: process %d of %d, %d worker(s) each, snapshot every %g s, recovery in %s",
         settings.bootstrap_servers,
