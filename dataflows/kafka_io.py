@@ -53,7 +53,7 @@ class _CheckedKafkaSource(KafkaSource):
         was recreated, would otherwise wait forever (Tansu) or skip input (Kafka). Such a
         fault ends `helved run` with one line (`helved.kafka.faults`)."""
         if resume_state is not None and resume_state > 0:
-            pass
+            self._check_resume_offset(for_part, resume_state)
         part = super().build_part(step_id, for_part, resume_state)
         self._report_errors(part)
         return part

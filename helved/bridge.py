@@ -36,6 +36,8 @@ with its first receipt and books nothing.
 
 Offsets live in the journal (consumption uses `assign()`, no consumer group), so the journal
 belongs to one broker: with the in-memory Tansu broker, wipe the state directory with it.
+`run_bridge` refuses a journal whose offsets lie beyond a partition's end, and watches that its
+topics stay as they were at start (`helved.kafka.faults`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from helved.config import Settings, Topics
 from helved.emulator import Simulation
 from helved.follow import consumer as new_consumer
 from helved.follow import partitions_of, poll_batch, to_in_record
+from helved.kafka.admin import LIBRDKAFKA_LOG
 from helved.kafka.producer import ReliableProducer
 from helved.records import InRecord, OutRecord, provenance
 
@@ -374,6 +377,11 @@ class OsBridge:
         return result
 
 
+def bridge_topics(topics: Topics) -> tuple[str, ...]:
+    """The topics the bridge reads and writes."""
+    return (topics.oppdrag, topics.simuleringer, topics.status, topics.kvittering, topics.dryrun_dp)
+
+
 def run_bridge(
     settings: Settings,
     gateway: OsGateway,
@@ -383,20 +391,51 @@ def run_bridge(
     on_batch: Callable[[BatchResult], None] | None = None,
     poll_s: float = 0.1,
     max_batch: int = 100,
+    watch_s: float | None = None,
+    on_broker_fault: Callable[[str], None] | None = None,
 ) -> None:
     """Consume the Oppdrag topic and run the protocol until `stop` is set.
 
     Resumes after the offsets in the journal (`state_dir/bridge.sqlite`). Any error (broker,
     gateway, journal) is raised: the caller stops, and a restart finishes what was handed over.
+
+    Broker faults (`helved.kafka.faults`): a journal offset beyond the end of its partition (the
+    journal belongs to another broker, or the topic was recreated) raises `BrokerFault` before
+    anything is read. While running, a `TopicWatcher` looks every `watch_s` seconds (default
+    `HELVED_TOPIC_WATCH_S`; 0: never) whether the bridge's topics are still there as at start;
+    if not, `on_broker_fault(message)` is called from the watcher's thread (`helved
+    os-emulator` ends the process there), or, without one, the loop raises `BrokerFault`.
     """
+    from helved.kafka.faults import START_OVER, BrokerFault, TopicWatcher, watch_interval_s
+    from helved.kafka.offsets import beyond_end
+
     topic = settings.topics.oppdrag
     topics = [topic, settings.topics.simuleringer]
     journal = Journal(state_dir / "bridge.sqlite")
     consumer = new_consumer(settings)
+    watcher: TopicWatcher | None = None
+    faults: list[str] = []
     try:
         by_topic = partitions_of(consumer, topics)
         parts = by_topic[topic]
         stored = journal.offsets()
+        assigned = {(t, p) for t in topics for p in by_topic[t]}
+        config = {**settings.kafka_client_config(), "logger": LIBRDKAFKA_LOG}
+        for t, p, offset, end in beyond_end(config, {tp: o for tp, o in stored.items() if tp in assigned}):
+            raise BrokerFault(
+                f"the OS bridge's journal {journal.path} holds offsets beyond the end of topic {t} "
+                f"partition {p} (resume at {offset}, end {end}): it belongs to another broker or "
+                f"the topic was recreated; {START_OVER}"
+            )
+        interval = watch_interval_s() if watch_s is None else watch_s
+        if interval:
+            watcher = TopicWatcher(
+                settings,
+                bridge_topics(settings.topics),
+                interval_s=interval,
+                on_fault=on_broker_fault or faults.append,
+                state=f"the OS bridge's journal {journal.path} and the pipeline's recovery directory",
+            ).start()
         consumer.assign(
             [TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t in topics for p in by_topic[t]]
         )
@@ -411,6 +450,8 @@ def run_bridge(
         with ReliableProducer(settings) as producer:
             bridge = OsBridge(settings.topics, journal, gateway, producer)
             while not stop.is_set():
+                if faults:
+                    raise BrokerFault(faults[0])
                 records: list[InRecord] = []
                 for msg in poll_batch(consumer, poll_s, max_batch):
                     error = msg.error()
@@ -425,5 +466,7 @@ def run_bridge(
                     if on_batch is not None:
                         on_batch(result)
     finally:
+        if watcher is not None:
+            watcher.stop()
         consumer.close()
         journal.close()

@@ -45,8 +45,13 @@ def consumer(settings: Settings, extra: Mapping[str, Any] | None = None) -> Cons
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
             "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
+            # An offset out of range (a journal's offset against another broker, records gone by
+            # retention) is an error, never a silent jump to the end (Kafka's default).
+            "auto.offset.reset": "error",
             **(extra or {}),
             "logger": LIBRDKAFKA_LOG,
+            # Never create a topic by reading it (the consumer default, made explicit).
+            "allow.auto.create.topics": False,
         }
     )
 

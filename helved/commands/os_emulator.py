@@ -3,11 +3,18 @@
 Consumes Oppdrag, hands each to the emulator once (deduplicated by content, across restarts),
 writes HOS_OPPDRAG and then the receipt. Its state (the emulator's journal, the bridge's journal
 and offsets) lives in `--state-dir`; SIGINT/SIGTERM finish the current batch and stop.
+
+Exit codes: 0 stopped by SIGTERM (130 by Ctrl-C, see `helved.cli_support`); 1 a start-up error (no broker, a topic missing or with the
+wrong partition count); 2 a usage error; 3 a broker fault (the journal's offsets are beyond a
+partition's end, or the topics went away or changed while running: `helved.kafka.faults`);
+4 the bridge stopped on another error (undeliverable records, the gateway). Always one line on
+stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -15,12 +22,24 @@ from types import FrameType
 
 from helved.cli_support import CommandError, broker_settings, os_state_dir, report
 
+log = logging.getLogger("helved.os_emulator")
+
 
 def run(args: argparse.Namespace) -> int:
     from helved.bridge import BatchResult, run_bridge
     from helved.emulated_os import EmulatedOs, StateMismatch
     from helved.emulator import Faults
     from helved.follow import TopicMissing
+    from helved.kafka import BrokerUnavailable, TopicMismatch
+    from helved.kafka.faults import (
+        EXIT_BROKER_FAULT,
+        EXIT_FAILED,
+        BrokerFault,
+        describe_error,
+        die,
+        watch_interval_s,
+    )
+    from helved.kafka.producer import UnknownTopic
 
     stop = threading.Event()
 
@@ -40,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
             gateway = EmulatedOs(state, faults, args.seed)
         except (ValueError, StateMismatch) as exc:
             raise CommandError(str(exc), 2) from None
+        try:
+            watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the bridge's watcher
+        except ValueError as exc:
+            raise CommandError(str(exc), 2) from None
         settings = broker_settings(args.broker_timeout)
         print(
             f"helved os-emulator: OS bridge on {settings.bootstrap_servers}, state in {state} "
@@ -52,10 +75,24 @@ def run(args: argparse.Namespace) -> int:
             for key in result.keys:
                 print(f"handed over the Oppdrag of request {key}", flush=True)
 
+        def on_broker_fault(message: str) -> None:
+            # From the watcher's thread: the main loop may be inside a flush to a broker that
+            # lost its topics. The journal is crash-safe: ending here is like kill -9.
+            die(f"helved os-emulator: {message}; exiting", EXIT_BROKER_FAULT)
+
         try:
-            run_bridge(settings, gateway, state, stop, on_batch=on_batch)
-        except TopicMissing as exc:
+            run_bridge(settings, gateway, state, stop, on_batch=on_batch, on_broker_fault=on_broker_fault)
+        except (TopicMissing, TopicMismatch, BrokerUnavailable) as exc:
             raise CommandError(str(exc)) from None
+        except (BrokerFault, UnknownTopic) as exc:
+            raise CommandError(f"{exc}; exiting", EXIT_BROKER_FAULT) from None
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback, never a hang
+            log.debug("the OS bridge stopped", exc_info=True)
+            die(
+                f"helved os-emulator: the OS bridge stopped: {describe_error(exc)}; a restart "
+                "finishes what was handed over (its journal is in the state directory); exiting",
+                EXIT_FAILED,
+            )
         finally:
             gateway.close()
     except CommandError as exc:
@@ -87,4 +124,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, clean_interrupt=True)

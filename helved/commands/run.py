@@ -28,7 +28,10 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from helved.config import Settings, parse_addresses
+    from helved.follow import TopicMissing
     from helved.kafka import BrokerUnavailable, TopicMismatch
+    from helved.kafka.faults import EXIT_BROKER_FAULT, EXIT_FAILED, EXIT_STARTUP, die, find_fault, stopped_line
+    from helved.kafka.faults import watch_interval_s
     from helved.runner import RecoveryDirError, run_pipeline
 
     try:
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(settings, process_id=args.process_id)
         if args.recovery_parts is not None:
             settings = dataclasses.replace(settings, recovery_parts=args.recovery_parts)
+        watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the watcher
     except ValueError as exc:
         print(f"helved run: {exc}", file=sys.stderr)
         return 2
@@ -61,9 +65,17 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop_now)
     try:
         run_pipeline(settings, broker_timeout_s=args.broker_timeout)
-    except (BrokerUnavailable, TopicMismatch, RecoveryDirError) as exc:
+    except (BrokerUnavailable, TopicMismatch, TopicMissing, RecoveryDirError) as exc:
         print(f"helved run: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_STARTUP
+    except Exception as exc:  # noqa: BLE001 - the dataflow stopped: one line, no traceback
+        log.debug("the dataflow stopped", exc_info=True)
+        fault = find_fault(exc)
+        if fault is not None:
+            die(f"helved run: {fault}; exiting", EXIT_BROKER_FAULT)
+        # Exit without unwinding further: closing librdkafka handles of a broker that is gone
+        # can hang, and a Bytewax panic must not leave a process that looks alive.
+        die(stopped_line("helved run", exc), EXIT_FAILED)
     return 0
 
 

