@@ -33,6 +33,7 @@ from bytewax.outputs import Sink
 
 from helved.config import Settings, Topics
 from helved.domain.sak import SakState
+from helved.metrics import METRICS
 from helved.pipeline import Event, Pipeline, Routed
 from helved.records import InRecord, OutRecord
 
@@ -57,6 +58,8 @@ class SakLogic(StatefulLogic[Event, OutRecord, SakState]):
         self._apply = apply
         self._state = state
         self._restored = restored
+        if state is not None and state.in_flight is not None:  # resumed awaiting a receipt
+            METRICS.resumed(state.sak_key.as_json_text())
 
     def on_item(self, value: Event) -> tuple[list[OutRecord], bool]:
         if self._state is None and self._restored is not None:
@@ -142,10 +145,16 @@ def build_flow(
 def get_flow(settings: Settings | None = None, *, restored: Restored | None = None, **overrides: Any) -> Dataflow:
     """The production flow: Kafka in, Kafka out, settings from the environment. The intake
     topic orders each sak's requests and receipts durably; every sak's state is written to the
-    changelog topic."""
+    changelog topic. Without `restored` (started by `python -m bytewax.run` or waxctl rather than
+    `helved run`) it reads the changelog itself, so a sak the recovery snapshot lacks never
+    starts from nothing."""
     from dataflows.kafka_io import KafkaOutSink, kafka_input
 
     settings = settings or Settings.from_env()
+    if restored is None:
+        from helved.runner import restore_states
+
+        restored = restore_states(settings, new_recovery_dir=False)
     topics = settings.topics
     flow = Dataflow(FLOW_ID)
     records = kafka_input("in", flow, settings, [topics.dagpenger, topics.kvittering], **overrides)
@@ -153,5 +162,5 @@ def get_flow(settings: Settings | None = None, *, restored: Restored | None = No
         sink=KafkaOutSink(settings),
         read=lambda step_id, f: kafka_input(step_id, f, settings, [topics.intake], **overrides),
     )
-    wire(flow, records, KafkaOutSink(settings, last_topics=(topics.sak_state,)), topics, link=link, restored=restored, changelog=True)
+    wire(flow, records, KafkaOutSink(settings, later=((topics.oppdrag, topics.simuleringer), (topics.sak_state,))), topics, link=link, restored=restored, changelog=True)
     return flow

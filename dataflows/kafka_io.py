@@ -189,26 +189,28 @@ def kafka_input(
 
 
 class _KafkaOutPartition(StatelessSinkPartition[OutRecord]):
-    def __init__(self, producer: ReliableProducer, flush_timeout_s: float, last_topics: frozenset[str]) -> None:
+    def __init__(self, producer: ReliableProducer, flush_timeout_s: float, later: tuple[frozenset[str], ...]) -> None:
         self._producer = producer
         self._flush_timeout_s = flush_timeout_s
-        self._last_topics = last_topics
+        self._later = later
+
+    def _phase(self, record: OutRecord) -> int:
+        for i, topics in enumerate(self._later, 1):
+            if record.topic in topics:
+                return i
+        return 0
 
     def write_batch(self, items: list[OutRecord]) -> None:
-        later = []
+        phases: list[list[OutRecord]] = [[] for _ in range(len(self._later) + 1)]
         for record in items:
-            if record.topic in self._last_topics:
-                later.append(record)
-            else:
-                self._producer.send(record)
-        # Bytewax treats a batch as written when this returns: deliver first.
-        self._producer.flush_or_raise(self._flush_timeout_s)
-        if later:
-            # Only once everything else of the batch is acknowledged: the changelog must never
-            # say a sak applied an event whose Oppdrag, statuses or state records were lost.
-            for record in later:
-                self._producer.send(record)
-            self._producer.flush_or_raise(self._flush_timeout_s)
+            phases[self._phase(record)].append(record)
+        # Bytewax treats a batch as written when this returns: deliver first. A phase is
+        # produced only once the phases before it are acknowledged (see `KafkaOutSink`).
+        for records in phases:
+            if records:
+                for record in records:
+                    self._producer.send(record)
+                self._producer.flush_or_raise(self._flush_timeout_s)
 
     def close(self) -> None:
         self._producer.close(self._flush_timeout_s)
@@ -219,16 +221,21 @@ class KafkaOutSink(DynamicSink[OutRecord]):
 
     A batch returns only when every record in it is acknowledged (`acks=all`); any delivery
     failure raises `DeliveryFailed` and stops the dataflow, so nothing is lost silently. After
-    a crash the last epoch's output is produced again (at-least-once). Records of `last_topics`
-    (the changelog) are produced only after the rest of their batch is acknowledged.
+    a crash the last epoch's output is produced again (at-least-once).
+
+    `later` orders a batch in phases: records of `later[0]`'s topics are produced only once the
+    rest of the batch is acknowledged, those of `later[1]` after that, and so on. The pipeline
+    puts Oppdrag after the statuses (a request's MOTTATT is on the status topic before the bridge
+    can answer its Oppdrag with HOS_OPPDRAG, spec §8) and the changelog last (it must never say a
+    sak applied an event whose Oppdrag, statuses or state records were lost).
     """
 
     def __init__(
-        self, settings: Settings, *, flush_timeout_s: float = 30.0, last_topics: tuple[str, ...] = ()
+        self, settings: Settings, *, flush_timeout_s: float = 30.0, later: tuple[tuple[str, ...], ...] = ()
     ) -> None:
         self._settings = settings
         self._flush_timeout_s = flush_timeout_s
-        self._last_topics = frozenset(last_topics)
+        self._later = tuple(frozenset(topics) for topics in later)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaOutPartition:
-        return _KafkaOutPartition(ReliableProducer(self._settings), self._flush_timeout_s, self._last_topics)
+        return _KafkaOutPartition(ReliableProducer(self._settings), self._flush_timeout_s, self._later)

@@ -57,7 +57,8 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from helved.config import Settings, Topics
 from helved.emulator import Simulation
 from helved.follow import consumer as new_consumer
-from helved.follow import partitions_of, poll_batch, to_in_record
+from helved.avstemming_relay import AvstemmingRelay
+from helved.follow import TopicMissing, partitions_of, poll_batch, to_in_record
 from helved.kafka.admin import LIBRDKAFKA_LOG
 from helved.kafka.producer import ReliableProducer
 from helved.records import InRecord, OutRecord, provenance
@@ -279,6 +280,7 @@ class BatchResult:
     redelivered: int = 0  # copies of Oppdrag handed over before: receipts delivered again
     skipped: int = 0
     keys: list[str | None] = field(default_factory=list)  # keys of the Oppdrag handed over
+    avstemminger: list[str] = field(default_factory=list)  # one line per avstemming id handed over
 
 
 class OsBridge:
@@ -292,20 +294,30 @@ class OsBridge:
         sender: Sender,
         *,
         flush_timeout_s: float = 30.0,
+        relay: AvstemmingRelay | None = None,
     ) -> None:
         self.topics = topics
         self.journal = journal
         self.gateway = gateway
         self.sender = sender
         self.flush_timeout_s = flush_timeout_s
+        self.relay = relay
 
     def process(self, records: list[InRecord]) -> BatchResult:
         simulations = [r for r in records if r.topic == self.topics.simuleringer and r.value is not None]
         if simulations:
             self._simulate(simulations)
-        result = self._oppdrag([r for r in records if r.topic != self.topics.simuleringer])
+        avstemming = [r for r in records if r.topic == self.topics.avstemming]
+        others = (self.topics.simuleringer, self.topics.avstemming)
+        result = self._oppdrag([r for r in records if r.topic not in others])
         if simulations:
             self.journal.done([], {(r.topic, r.partition): r.offset + 1 for r in simulations})
+        if avstemming:
+            # After this batch's Oppdrag: OS checks an avstemming against what it received.
+            if self.relay is None:
+                self.relay = AvstemmingRelay()
+            result.avstemminger = self.relay.process(avstemming, self.gateway)
+            self.journal.done([], {(r.topic, r.partition): r.offset + 1 for r in avstemming})
         return result
 
     def _simulate(self, records: list[InRecord]) -> None:
@@ -412,11 +424,17 @@ def run_bridge(
     topic = settings.topics.oppdrag
     topics = [topic, settings.topics.simuleringer]
     journal = Journal(state_dir / "bridge.sqlite")
+    relay = AvstemmingRelay(state_dir / "avstemming.sqlite")
     consumer = new_consumer(settings)
     watcher: TopicWatcher | None = None
     faults: list[str] = []
     try:
         by_topic = partitions_of(consumer, topics)
+        try:  # avstemming messages to OS, where the topic exists (`helved topics ensure`)
+            by_topic.update(partitions_of(consumer, [settings.topics.avstemming]))
+            topics.append(settings.topics.avstemming)
+        except TopicMissing:
+            log.info("no topic %s: the bridge hands no avstemming to OS", settings.topics.avstemming)
         parts = by_topic[topic]
         stored = journal.offsets()
         assigned = {(t, p) for t in topics for p in by_topic[t]}
@@ -448,7 +466,7 @@ def run_bridge(
             unfinished,
         )
         with ReliableProducer(settings) as producer:
-            bridge = OsBridge(settings.topics, journal, gateway, producer)
+            bridge = OsBridge(settings.topics, journal, gateway, producer, relay=relay)
             while not stop.is_set():
                 if faults:
                     raise BrokerFault(faults[0])
@@ -470,3 +488,4 @@ def run_bridge(
             watcher.stop()
         consumer.close()
         journal.close()
+        relay.close()

@@ -54,6 +54,10 @@ class Topics:
     # Internal, compacted: each sak's whole state after every event it applied (the changelog
     # that restores the state when a recovery volume is lost).
     sak_state: str = "helved.sak-state.v1"
+    # Grensesnittavstemming (spec `avstemming.md`): the messages to OS, keyed by fagområde
+    # (delete, never compact), and the record of each run, keyed by `<fom>..<tom>` (compacted).
+    avstemming: str = "helved.avstemming.v1"
+    avstemt: str = "helved.avstemt.v1"
 
     def with_prefix(self, prefix: str) -> Topics:
         """The same topics with `prefix` prepended to every name."""
@@ -67,7 +71,7 @@ class Topics:
 
     def compacted(self) -> frozenset[str]:
         """The topics holding confirmed state, which are meant to be log-compacted."""
-        return frozenset({self.utbetalinger, self.saker, self.sak_state})
+        return frozenset({self.utbetalinger, self.saker, self.sak_state, self.avstemt})
 
 
 def parse_addresses(text: str) -> tuple[str, ...]:

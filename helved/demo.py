@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from helved.cli_support import describe_status
+from helved.cli_support import EXIT_INTERRUPTED, describe_status, on_interrupt
 from helved.config import Settings
 from helved.emulated_os import EmulatedOs, payment_rows
 from helved.emulator import PaidMap
@@ -340,9 +340,13 @@ def run_demo(
         settings = dataclasses.replace(settings, topic_prefix=f"demo-{time.strftime('%Y%m%d%H%M%S')}.")
     stack = Stack(settings, workdir, snapshot_s=0.5, broker_timeout_s=broker_timeout_s, keep_os_history=True)
     started = time.monotonic()
-    # Ctrl-C and SIGTERM set a flag that the loop below checks every 0.1 s: an exception raised
-    # inside a Kafka client call comes out mangled, and the stop must run in order.
+    # During start-up Ctrl-C raises KeyboardInterrupt at once (the stack started so far is
+    # stopped below); once running, Ctrl-C and SIGTERM set a flag that the loop checks every
+    # 0.1 s: an exception raised inside a Kafka client call comes out mangled, and the stop
+    # must run in order. Should a client call hold the process past `GRACE_S` after Ctrl-C,
+    # `helved.cli_support.Interrupts` kills what the stack started and ends it (exit 130).
     stopping = _StopFlag()
+    forget_cleanup = on_interrupt(lambda: _kill(stack, workdir if temp and not keep else None))
     try:
         stack.start_broker()
         settings = stack.settings
@@ -369,6 +373,7 @@ def run_demo(
         say()
         send_examples(settings, chosen)
         printer.sent()
+        stopping.started()  # from here Ctrl-C only sets the flag: the loop stops in order
         deadline = time.monotonic() + timeout_s
         done = False
         simulation = dryrun_example()
@@ -402,14 +407,17 @@ def run_demo(
                     return 1
         say()
         say("helved demo: stopping")
-        return 0
+        return EXIT_INTERRUPTED if stopping.by_signal else 0
     except StackFailed as exc:
         say(f"helved demo: {exc}")
         return 1
     finally:
         stopping.set()  # from here on the clients may see the broker go: their complaints are noise
+        for pipeline in stack.pipelines:  # SIGINT, SIGKILL after 1 s: recovery resumes either way
+            pipeline.stop(1.0)
         stack.stop()
         stopping.restore()
+        forget_cleanup()
         if temp and not keep:
             shutil.rmtree(workdir, ignore_errors=True)
         elif keep:
@@ -419,17 +427,27 @@ def run_demo(
 class _StopFlag:
     """Set by SIGINT/SIGTERM (when running in the main thread) or by `set()`; setting it also
     silences librdkafka's connection complaints (a terminal's Ctrl-C stops the embedded broker
-    too, which shares the demo's process group)."""
+    too, which shares the demo's process group). Until `started()` a signal also raises
+    KeyboardInterrupt: start-up is abandoned, not finished first."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._previous: dict[int, Any] = {}
+        self._starting = True
+        self.by_signal = False
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._on_signal)
 
+    def started(self) -> None:
+        self._starting = False
+
     def _on_signal(self, signum: int, frame: object) -> None:
+        self.by_signal = True
         self.set()
+        if self._starting:
+            self._starting = False  # once: the stop in `finally` must not be interrupted
+            raise KeyboardInterrupt
 
     def set(self) -> None:
         self._event.set()
@@ -441,6 +459,17 @@ class _StopFlag:
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def _kill(stack: Any, workdir: Path | None) -> None:
+    """Ctrl-C's last resort (from the watchdog's thread): SIGKILL the pipeline processes, stop
+    the broker, remove the temporary working directory."""
+    for pipeline in list(stack.pipelines):
+        pipeline.kill()
+    if stack.broker is not None:
+        stack.broker.stop(0.5)
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _dedup_code(error: str) -> str:

@@ -146,35 +146,42 @@ def request_date(rec: OutRecord | InRecord) -> date:
         return date.min
     from helved.pipeline import oslo_wall_time
 
-    return oslo_wall_time(rec.timestamp_ms).date()
+    try:
+        return oslo_wall_time(rec.timestamp_ms).date()
+    except (OverflowError, ValueError):  # a timestamp outside the calendar: as if missing
+        return date.min
 
 
 def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
     """Ask OS's simulation service (`emulator.simulate_request`) and build the dryrun answer
     and the request's final status (OK, or FEILET when OS would reject the Oppdrag)."""
-    from helved.emulator.xml import parse_document, parse_simulering_element
+    from helved.emulator.ledger import technical
+    from helved.emulator.xml import Unparseable, header_of, parse_document
 
-    assert rec.value is not None
-    oppdrag = parse_simulering_element(parse_document(rec.value))
-    sim = emulator.simulate_request(rec.value)
     headers = tuple((k, v) for k, v in rec.headers if k in ("original-key", "fagsystem", "src-topic", "src-partition", "src-offset"))
-    fagsystem = (rec.header("fagsystem") or b"DAGPENGER").decode()
+    fagsystem = (rec.header("fagsystem") or b"DAGPENGER").decode(errors="replace")
     status: dict[str, Any]
     out: list[OutRecord] = []
-    if sim.verdict.accepted:
+    try:
+        _, sak_id, utbetales_til = header_of(parse_document(rec.value or b""), "oppdrag")
+        sim = emulator.simulate_request(rec.value)
+        verdict = sim.verdict
+    except Unparseable:
+        verdict = technical("B999999T", "Meldingen kan ikke leses som XML")
+    if verdict.accepted:
         result = simulation_result(
             sim.before,
             sim.after,
             fagsystem=fagsystem,
-            sak_id=oppdrag.fagsystem_id or "",
-            utbetales_til=oppdrag.oppdrag_gjelder_id or "",
+            sak_id=sak_id or "",
+            utbetales_til=utbetales_til or "",
             request_date=request_date(rec),
         )
         out.append(OutRecord(topics.dryrun_dp, rec.key, orjson.dumps(result), headers, rec.timestamp_ms))
         status = {"status": "OK", "detaljer": None, "error": None, "simulering": True}
     else:
-        code = 400 if sim.verdict.alvorlighetsgrad == "08" else 500
-        error = {"statusCode": code, "msg": sim.verdict.beskr_melding, "doc": None}
+        code = 400 if verdict.alvorlighetsgrad == "08" else 500
+        error = {"statusCode": code, "msg": verdict.beskr_melding, "doc": None}
         status = {"status": "FEILET", "detaljer": None, "error": error, "simulering": True}
     out.append(OutRecord(topics.status, rec.key, orjson.dumps(status), headers, rec.timestamp_ms))
     return out

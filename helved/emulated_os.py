@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 
 from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, Simulation, paid
+from helved.emulator.avstemming import AvstemmingDesk, Check
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class EmulatedOs:
                 [("faults", _faults_json(faults)), ("seed", str(seed).encode())],
             )
         self.emulator = OsEmulator(faults, seed)
+        self.avstemming = AvstemmingDesk()
         self._rebuild(documents)
 
     @classmethod
@@ -109,12 +111,13 @@ class EmulatedOs:
         self._db = None
         faults, seed = stored if stored is not None else (Faults(), 0)
         self.emulator = OsEmulator(faults, seed)
+        self.avstemming = AvstemmingDesk()
         self._rebuild(documents)
         return self
 
     def _rebuild(self, documents: list[bytes]) -> None:
         for doc in documents:
-            self.emulator.respond(doc)
+            self.avstemming.receive(doc, self.emulator.respond(doc).verdict.alvorlighetsgrad)
             self._remember(doc)
         self.rebuilt_from = len(documents)
         if documents:
@@ -128,10 +131,17 @@ class EmulatedOs:
             if self._db is not None:
                 self._db.execute("INSERT INTO handed (document) VALUES (?)", (oppdrag_xml,))
             reply: Reply = self.emulator.respond(oppdrag_xml)
+            self.avstemming.receive(oppdrag_xml, reply.verdict.alvorlighetsgrad)
             self._remember(oppdrag_xml)
         if reply.delay_s:
             time.sleep(reply.delay_s)
         return list(reply.kvitteringer)
+
+    def hand_over_avstemming(self, messages: list[bytes]) -> Check:
+        """One avstemming id's messages (START, DATA…, AVSL): checked against what OS received
+        and answered in its range (`helved.emulator.avstemming`)."""
+        with self._lock:
+            return self.avstemming.check(messages)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from helved.domain.sak import (
     on_request,
 )
 from helved.errors import DlqReason, ErrorCode, ReceiptRejected, RequestRejected
+from helved.metrics import METRICS
 from helved.statelog import encode_state
 
 from helved.oppdrag.simulering import simulering_xml
@@ -276,6 +277,8 @@ class Pipeline:
         except Exception as exc:
             log.exception("bug on kvittering %s", event.source)
             return state, self.encode([DeadLetter(event.source, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__)], event.source)
+        if not (len(outputs) == 1 and isinstance(outputs[0], DeadLetter)):  # matched, applied (metrics)
+            METRICS.receipt_applied(event.sak_key, event.kvittering.alvorlighetsgrad)
         for o in outputs:
             if isinstance(o, DeadLetter):
                 log.warning(
@@ -308,6 +311,7 @@ class Pipeline:
 
     def _status(self, s: StatusOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
         hs = self._headers(cause, ("original-key", s.original_key), ("fagsystem", s.fagsystem.value))
+        METRICS.status(s.fagsystem.value, s.status.value, s.status is StatusKind.MOTTATT and s.oppdrag is None)
         yield OutRecord(self.topics.status, s.original_key, codec.encode_status(s), hs, self._ts(cause))
 
     def _oppdrag(self, o: OppdragOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
@@ -318,6 +322,7 @@ class Pipeline:
             ("sak", o.sak_key.as_json_text()),
             ("uids", ",".join(o.oppdrag.uids)),
         )
+        METRICS.oppdrag_sent(o.sak_key.as_json_text(), o.sak_key.fagsystem.value, len(o.oppdrag.linjer))
         yield OutRecord(self.topics.oppdrag, o.original_key, oppdrag_xml(o.oppdrag), hs, self._ts(cause))
 
     def _simulering(self, o: SimuleringOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
@@ -327,6 +332,7 @@ class Pipeline:
             ("fagsystem", o.sak_key.fagsystem.value),
             ("sak", o.sak_key.as_json_text()),
         )
+        METRICS.simulering(o.sak_key.fagsystem.value)
         yield OutRecord(self.topics.simuleringer, o.original_key, simulering_xml(o.oppdrag), hs, self._ts(cause))
 
     def _no_change(self, o: NoChangeOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
@@ -362,6 +368,7 @@ class Pipeline:
         """The input as it was, within bounds: helved's error and provenance headers first,
         then the input's own headers (as many as fit), the value when it fits."""
         src = o.source
+        METRICS.dead_letter(o.reason)
         error = f"{o.reason}: {o.detail}"
         if len(error) > DLQ_ERROR_LIMIT:
             error = error[: DLQ_ERROR_LIMIT - 1] + "…"

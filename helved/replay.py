@@ -10,10 +10,20 @@ File format, one JSON object a line:
     {"topic": str, "key": str|null, "value": ..., "headers": {str: str}, "timestamp": ms}
 For JSON topics `value` is a JSON value (encoded as UTF-8 JSON) or a string (taken as the raw
 bytes, so invalid JSON can be replayed); for XML topics a string.
+
+Lines end at `\n` and nowhere else: U+2028, U+2029, U+0085 or a lone `\r` inside a line are
+part of it. A `value` nested deeper than the JSON encoder goes (orjson: 254 levels) or than the
+decoder reads (1024) is taken as the raw bytes of its text in the line, so the flow meets it
+as it would on the topic (too deep for its reader: INVALID_JSON, FEILET and DLQ) and the
+replay never fails on it. Output values too deep to encode are written as their raw text (a
+string: raw bytes, read back as the same bytes).
 """
 
 from __future__ import annotations
 
+import re
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -56,17 +66,31 @@ def xml_topics(topics: Topics) -> frozenset[str]:
 # The file format
 
 
-def read_records(lines: Iterable[str], topics: Topics) -> list[InRecord]:
+# JSON's own whitespace: a line of nothing else is blank (U+2028 and friends are not).
+JSON_WHITESPACE = " \t\r\n"
+_DEPTH_ERRORS = ("depth limit", "recursion limit")
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """The lines of a JSONL file: split at `\n` only (never at U+2028, U+2029, U+0085 or `\r`)."""
+    return data.split(b"\n")
+
+
+def read_records(lines: Iterable[str | bytes], topics: Topics) -> list[InRecord]:
     """Parse replay input lines. Raises `InputFileError` naming the first bad line."""
     xml = xml_topics(topics)
     out: list[InRecord] = []
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
+        raw_line = line.encode("utf-8", errors="surrogatepass") if isinstance(line, str) else line
+        if not raw_line.strip(JSON_WHITESPACE.encode()):
             continue
+        raw_value: bytes | None = None  # the value's own text, when it is too deep to re-encode
         try:
-            obj = orjson.loads(line)
+            obj = orjson.loads(raw_line)
         except orjson.JSONDecodeError as exc:
-            raise InputFileError(f"line {n}: not JSON ({exc.msg})") from None
+            if not any(e in exc.msg for e in _DEPTH_ERRORS):
+                raise InputFileError(f"line {n}: not JSON ({exc.msg})") from None
+            obj, raw_value = _shallow_object(raw_line, n)
         if not isinstance(obj, dict):
             raise InputFileError(f"line {n}: expected a JSON object")
         topic = obj.get("topic")
@@ -79,14 +103,21 @@ def read_records(lines: Iterable[str], topics: Topics) -> list[InRecord]:
             raise InputFileError(f"line {n}: 'value' is required (null for a tombstone)")
         raw = obj["value"]
         value: bytes | None
-        if raw is None:
+        if raw_value is not None:
+            if topic in xml:
+                raise InputFileError(f"line {n}: the value of XML topic {topic} must be a string")
+            value = raw_value
+        elif raw is None:
             value = None
         elif isinstance(raw, str):
-            value = raw.encode("utf-8")
+            value = raw.encode("utf-8", errors="surrogatepass")
         elif topic in xml:
             raise InputFileError(f"line {n}: the value of XML topic {topic} must be a string")
         else:
-            value = orjson.dumps(raw)
+            try:
+                value = orjson.dumps(raw)
+            except orjson.JSONEncodeError:  # deeper than the encoder goes: the text as it is
+                value = _shallow_object(raw_line, n)[1]
         headers_in = obj.get("headers") or {}
         if not isinstance(headers_in, dict) or not all(isinstance(v, str) for v in headers_in.values()):
             raise InputFileError(f"line {n}: 'headers' must map strings to strings")
@@ -98,11 +129,80 @@ def read_records(lines: Iterable[str], topics: Topics) -> list[InRecord]:
                 topic=topic,
                 key=key,
                 value=value,
-                headers=tuple((k, v.encode()) for k, v in headers_in.items()),
+                headers=tuple((k, v.encode("utf-8", errors="surrogatepass")) for k, v in headers_in.items()),
                 timestamp_ms=ts,
             )
         )
     return out
+
+
+# Tokens of a JSON text that matter for finding where a value ends: strings (which may hold any
+# bracket) and brackets. Everything else is skipped over.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+_WS = re.compile(rb"[ \t\r\n]*")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_SCALAR_END = re.compile(rb"[ \t\r\n,}\]]")
+
+
+def _shallow_object(line: bytes, n: int) -> tuple[dict[str, Any], bytes]:
+    """A line whose `value` is too deep for orjson: its members, every one decoded but `value`,
+    which is `None` in the dict and returned as the bytes of its text. Scans without recursion
+    (brackets counted, strings skipped), so no depth can make it fail."""
+    members: dict[str, Any] = {}
+    raw_value = b""
+    pos = _WS.match(line, 0).end()  # type: ignore[union-attr]
+    if line[pos : pos + 1] != b"{":
+        raise InputFileError(f"line {n}: expected a JSON object")
+    pos = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
+    while line[pos : pos + 1] != b"}":
+        m = _STRING.match(line, pos)
+        if m is None:
+            raise InputFileError(f"line {n}: not JSON (a member name expected at {pos})")
+        name = orjson.loads(m.group())
+        pos = _WS.match(line, m.end()).end()  # type: ignore[union-attr]
+        if line[pos : pos + 1] != b":":
+            raise InputFileError(f"line {n}: not JSON (':' expected at {pos})")
+        start = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
+        end = _value_end(line, start, n)
+        text = line[start:end]
+        if name == "value":
+            members[name], raw_value = None, text
+        else:
+            try:
+                members[name] = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise InputFileError(f"line {n}: not JSON ({exc.msg})") from None
+        pos = _WS.match(line, end).end()  # type: ignore[union-attr]
+        if line[pos : pos + 1] == b",":
+            pos = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
+        elif line[pos : pos + 1] != b"}":
+            raise InputFileError(f"line {n}: not JSON (',' or '}}' expected at {pos})")
+    if line[pos + 1 :].strip(JSON_WHITESPACE.encode()):
+        raise InputFileError(f"line {n}: not JSON (text after the object)")
+    return members, raw_value
+
+
+def _value_end(line: bytes, start: int, n: int) -> int:
+    """Where the JSON value starting at `start` ends (exclusive)."""
+    first = line[start : start + 1]
+    if first == b'"':
+        m = _STRING.match(line, start)
+        if m is None:
+            raise InputFileError(f"line {n}: not JSON (an unterminated string)")
+        return m.end()
+    if first not in (b"[", b"{"):
+        m = _SCALAR_END.search(line, start)
+        return m.start() if m is not None else len(line)
+    depth = 0
+    for m in _TOKENS.finditer(line, start):
+        token = m.group()
+        if token in (b"[", b"{"):
+            depth += 1
+        elif token in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    raise InputFileError(f"line {n}: not JSON (an unclosed {first.decode()})")
 
 
 def record_to_json(rec: OutRecord, topics: Topics) -> dict[str, Any]:
@@ -125,6 +225,19 @@ def record_to_json(rec: OutRecord, topics: Topics) -> dict[str, Any]:
     if rec.timestamp_ms is not None:
         obj["timestamp"] = rec.timestamp_ms
     return obj
+
+
+def record_line(rec: OutRecord, topics: Topics) -> bytes:
+    """One line of the output file (without its `\n`). A JSON value too deep to be encoded
+    again (the raw bytes of a deep request on the DLQ: orjson reads 1024 levels and writes 254)
+    is written as its text, like invalid JSON: a string value stands for the raw bytes."""
+    obj = record_to_json(rec, topics)
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        assert rec.value is not None
+        obj["value"] = rec.value.decode("utf-8", errors="replace")
+        return orjson.dumps(obj)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +321,13 @@ class Loop:
     awaiting: tuple[str, int] | None = None
     since: float = 0.0
     offsets: dict[str, int] = field(default_factory=dict)
+    # Set by Ctrl-C: the source ends the input, so the dataflow stops cleanly. (An exception
+    # raised inside a source or sink called by Bytewax becomes a Rust panic on stderr.)
+    interrupted: bool = False
 
     def next_record(self) -> InRecord | None:
+        if self.interrupted:
+            raise StopIteration
         if self.awaiting is not None:
             if time.monotonic() - self.since > GATE_TIMEOUT_S:
                 raise RuntimeError(f"replay: no output for input {self.awaiting} (a bug: every input yields one)")
@@ -235,14 +353,41 @@ class Loop:
                     receipts.append(
                         InRecord(self.topics.kvittering, item.key, value, (), 0, 0, item.timestamp_ms)
                     )
+                    # Written right after the Oppdrag it answers, as the OS bridge would put it
+                    # on the topic, so the output can feed `helved avstemming --records`.
+                    self.outputs.append(
+                        OutRecord(self.topics.kvittering, item.key, value, _receipt_headers(item), item.timestamp_ms)
+                    )
             if self.awaiting is not None and self._caused_by_awaited(item):
                 self.awaiting = None
         self.queue.extendleft(reversed(receipts))
 
     def _caused_by_awaited(self, item: OutRecord) -> bool:
+        """The item names the awaited record as its source. A DLQ record keeps the input's own
+        headers too, and a receipt from the OS bridge carries the bridge's provenance (the
+        Oppdrag it answers): so every (src-topic, src-offset) pair counts, not the first."""
         assert self.awaiting is not None
         topic, offset = self.awaiting
-        return item.header("src-topic") == topic.encode() and item.header("src-offset") == str(offset).encode()
+        return (topic.encode(), str(offset).encode()) in provenance_pairs(item)
+
+
+def _receipt_headers(oppdrag: OutRecord) -> tuple[tuple[str, bytes], ...]:
+    """The headers of a receipt written to the output: those the OS bridge copies from the
+    Oppdrag it answers (never its provenance: the receipt is OS's, not the flow's)."""
+    return tuple((k, v) for k, v in oppdrag.headers if k in ("original-key", "fagsystem", "sak", "uids"))
+
+
+def provenance_pairs(rec: OutRecord) -> set[tuple[bytes, bytes]]:
+    """Every (src-topic, src-offset) the record's headers name, each offset paired with the
+    src-topic before it."""
+    pairs: set[tuple[bytes, bytes]] = set()
+    topic: bytes | None = None
+    for name, value in rec.headers:
+        if name == "src-topic":
+            topic = value
+        elif name == "src-offset" and topic is not None:
+            pairs.add((topic, value))
+    return pairs
 
 
 class _LoopPartition(StatelessSourcePartition[InRecord]):
@@ -288,23 +433,38 @@ def replay_records(
     topics = topics or Topics()
     loop = Loop(topics, answer, deque(records), simulate)
     flow = build_flow(_LoopSource(loop), _LoopSink(loop), topics)
-    run_main(flow, epoch_interval=timedelta(seconds=10))
+    handles_sigint = threading.current_thread() is threading.main_thread()
+    if handles_sigint:
+
+        def on_sigint(signum: int, frame: object) -> None:
+            loop.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        run_main(flow, epoch_interval=timedelta(seconds=10))
+    finally:
+        if handles_sigint:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if loop.interrupted:
+        raise KeyboardInterrupt
     return loop.outputs
 
 
 def replay_file(
     src: Path, dst: Path, answer: Answer, topics: Topics | None = None, simulate: Simulate | None = None
 ) -> list[OutRecord]:
+    """Replay `src` into `dst`. `dst` is opened (an `OSError` when it cannot be) before the
+    replay starts; `InputFileError` for an unreadable or malformed `src`."""
     topics = topics or Topics()
     try:
-        text = src.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"cannot read {src}: {exc}") from exc
-    records = read_records(text.splitlines(), topics)
-    outputs = replay_records(records, answer, topics, simulate)
+        data = src.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot read {src}: {exc.strerror or exc}") from exc
+    records = read_records(split_lines(data), topics)
     with dst.open("wb") as fh:
+        outputs = replay_records(records, answer, topics, simulate)
         for rec in outputs:
-            fh.write(orjson.dumps(record_to_json(rec, topics)))
+            fh.write(record_line(rec, topics))
             fh.write(b"\n")
     return outputs
 

@@ -41,6 +41,7 @@ from helved.config import Settings
 from helved.emulator import Faults
 from helved.kafka import EmbeddedBroker, check_broker, ensure_topics
 from helved.statelog import ChangelogStates
+from helved.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def restore_states(settings: Settings, *, new_recovery_dir: bool, timeout_s: flo
                 latest[rec.key] = rec.value
                 read += 1
     states = ChangelogStates.from_records(latest.items())
+    METRICS.restored_states(len(states), new_recovery_dir=new_recovery_dir)
     if new_recovery_dir and len(states):
         log.warning(
             "new recovery directory %s while %s holds history: restored %s from %d changelog "
@@ -148,6 +150,7 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
 
     from dataflows.helved_flow import get_flow
     from helved.kafka.faults import watch_broker
+    from helved import metrics
 
     if settings.recovery_dir is None:
         raise RecoveryDirError("no recovery directory: set HELVED_RECOVERY_DIR (or --recovery-dir)")
@@ -165,6 +168,12 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
         recovery_dir=settings.recovery_dir,
     )
     flow = get_flow(settings, restored=restored, consumer_config=PIPELINE_CONSUMER_CONFIG)
+    # helved's metrics: on Bytewax's /metrics when its dataflow API is on, else on a port of
+    # their own (HELVED_METRICS_PORT; 0 = off). See helved.metrics.
+    if not metrics.bytewax_api_serves_metrics():
+        served = metrics.serve()
+        if served is not None:
+            log.info("metrics on :%d/metrics", served)
     log.info(
         "pipeline on %s: process %d of %d, %d worker(s) each, snapshot every %g s, recovery in %s",
         settings.bootstrap_servers,

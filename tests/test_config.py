@@ -64,10 +64,17 @@ def test_topics_match_the_spec_and_take_a_prefix() -> None:
         "helved.dlq.v1",
         "helved.intake.v1",
         "helved.sak-state.v1",
+        "helved.avstemming.v1",
+        "helved.avstemt.v1",
     )
     p = t.with_prefix("x-")
     assert p.all() == tuple("x-" + name for name in t.all())
-    assert p.compacted() == {"x-helved.utbetalinger.v1", "x-helved.saker.v1", "x-helved.sak-state.v1"}
+    assert p.compacted() == {
+        "x-helved.utbetalinger.v1",
+        "x-helved.saker.v1",
+        "x-helved.sak-state.v1",
+        "x-helved.avstemt.v1",
+    }
     assert t.with_prefix("") == t
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from helved.cli import build_parser
 from helved.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,9 +98,14 @@ def test_every_object_validates_against_the_kubernetes_schemas(variant):
     objs = objects(variant)
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "Service", "ServiceAccount", "StatefulSet"]
+        [
+            "ConfigMap", "CronJob", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "PrometheusRule",
+            "Service", "ServiceAccount", "StatefulSet",
+        ]
     )
     for obj in objs:
+        if obj["kind"] == "PrometheusRule":
+            continue  # a CRD, not in Kubernetes' schemas: tests/ops/test_alert_rules.py checks it
         # strict: unknown fields (typos) fail too.
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
@@ -295,8 +303,11 @@ def test_the_bridge_is_a_singleton_with_its_journal_on_a_volume(variant):
     assert bridge["spec"]["replicas"] == 1
     assert bridge["spec"]["strategy"] == {"type": "Recreate"}
     (c,) = pod_spec(bridge)["containers"]
-    assert c["command"] == ["helved", "bridge"]
     state_dir = env_of(c)["HELVED_OS_STATE_DIR"]["value"]
+    # The bridge with the emulator as OS, its state (both journals) on the volume.
+    args = build_parser().parse_args(expand(c, c["command"][1:] + (c.get("args") or [])))
+    assert c["command"][0] == "helved" and args.command == "os-emulator"
+    assert args.state_dir == state_dir
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec(bridge)["volumes"]}
     assert volumes[mounts[state_dir]]["persistentVolumeClaim"]["claimName"] == "helved-os-bridge"
@@ -311,6 +322,128 @@ def test_the_test_cluster_runs_two_processes_over_plaintext():
             assert not {"HELVED_SASL_USERNAME", "HELVED_SASL_PASSWORD"} & set(env_of(c))
     base = one(render.render(VARIANTS["base"]), "StatefulSet")
     assert container(one(objs, "StatefulSet"), "pipeline")["resources"] != container(base, "pipeline")["resources"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every command in k8s/ is one that exists: parsed with helved's own CLI parser (and Bytewax's)
+
+
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(c: Obj, argv: list[str], configmap: dict[str, str] | None = None) -> list[str]:
+    """`argv` with `$(VAR)` expanded as Kubernetes does, from the container's environment (its
+    literal `env` and the ConfigMap); a reference to nothing fails the test."""
+    env = dict(configmap or {}) | {e["name"]: e["value"] for e in c.get("env") or [] if "value" in e}
+
+    def one(match: re.Match[str]) -> str:
+        assert match.group(1) in env, f"{c['name']}: $({match.group(1)}) is not in the container's environment"
+        return env[match.group(1)]
+
+    return [_VAR.sub(one, a) for a in argv]
+
+
+class DoesNotParse(AssertionError):
+    pass
+
+
+def parse_helved(argv: list[str]) -> Any:
+    """`helved ARGV...` parsed by helved's own parser; DoesNotParse when argparse refuses it."""
+    assert argv and argv[0] == "helved", argv
+    try:
+        return build_parser().parse_args(argv[1:])
+    except SystemExit as exc:  # argparse reports unknown commands by exiting
+        raise DoesNotParse(f"`{shlex.join(argv)}` does not parse (exit {exc.code})") from None
+
+
+def parse_bytewax_run(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`python -m bytewax.run ARGV...` parsed by bytewax.run's own parser (it reads sys.argv)."""
+    from bytewax import run as bytewax_run
+
+    assert argv[:2] == ["-m", "bytewax.run"], argv
+    monkeypatch.setattr(sys, "argv", ["bytewax.run", *argv[2:]])
+    try:
+        return bytewax_run._parse_args()
+    except SystemExit as exc:
+        raise DoesNotParse(f"`python {shlex.join(argv)}` does not parse (exit {exc.code})") from None
+
+
+_SCRIPT_HELVED = re.compile(r"^\s*(?:exec\s+)?(helved\s.*)$", re.M)
+
+
+def helved_commands(objs: list[Obj]) -> list[tuple[str, list[str]]]:
+    """Every `helved ...` command line in the workloads: each container's command + args, and
+    each `helved` line of the shell scripts they run, `$(VAR)` expanded. Fails on a container
+    that runs anything else than helved, a shell script, or python."""
+    found: list[tuple[str, list[str]]] = []
+    for w in objs:
+        if w["kind"] == "CronJob":
+            pod = w["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif w["kind"] in ("StatefulSet", "Deployment", "Job", "DaemonSet"):
+            pod = pod_spec(w)
+        else:
+            continue
+        for c in (pod.get("initContainers") or []) + pod["containers"]:
+            argv = expand(c, (c.get("command") or []) + (c.get("args") or []), config(objs))
+            assert argv, f"{c['name']}: no command (the image's entrypoint is not relied on)"
+            where = f"{w['metadata']['name']}/{c['name']}"
+            if argv[0] == "helved":
+                found.append((where, argv))
+            elif argv[:2] == ["/bin/sh", "-ec"]:
+                found.extend((where, shlex.split(m.group(1))) for m in _SCRIPT_HELVED.finditer(argv[2]))
+            else:
+                raise AssertionError(f"{where}: runs {argv[0]!r}, neither helved nor a shell script")
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                command = ((c.get(probe) or {}).get("exec") or {}).get("command")
+                if not command:
+                    continue
+                if command[0] == "helved":
+                    found.append((f"{where} {probe}", command))
+                else:
+                    assert command[:2] == ["python", "-c"], f"{where} {probe}: {command}"
+                    compile(command[2], f"{where} {probe}", "exec")
+    return found
+
+
+def test_every_helved_command_in_k8s_parses_with_helveds_own_parser(variant):
+    commands = helved_commands(objects(variant))
+    wheres = {where for where, _ in commands}
+    assert wheres >= {"helved-os-bridge/os-bridge", "helved-pipeline/check-topics"}
+    # Every container of every pod-running object is looked at (CronJobs too).
+    kinds = {o["kind"] for o in objects(variant)}
+    if "CronJob" in kinds:
+        assert any(w.startswith("helved-avstemming/") for w in wheres)
+    for where, argv in commands:
+        try:
+            parse_helved(argv)
+        except DoesNotParse as exc:
+            raise AssertionError(f"{where}: {exc}") from None
+
+
+def test_the_pipeline_runs_what_bytewax_run_accepts(variant, tmp_path, monkeypatch):
+    objs = objects(variant)
+    sts = one(objs, "StatefulSet", "helved-pipeline")
+    for ordinal in range(sts["spec"]["replicas"]):
+        args = parse_bytewax_run(run_main_script(objs, f"helved-pipeline-{ordinal}", tmp_path), monkeypatch)
+        assert args.import_str == "dataflows.helved_flow:get_flow()" and args.process_id == ordinal
+        assert args.recovery_directory == Path(config(objs)["HELVED_RECOVERY_DIR"])
+        assert len(args.addresses.split(";")) == sts["spec"]["replicas"]
+
+
+def test_the_command_check_catches_a_command_that_does_not_exist(monkeypatch):
+    objs = render.render(VARIANTS["base"])
+    bridge = one(objs, "Deployment", "helved-os-bridge")
+    pod_spec(bridge)["containers"][0]["command"] = ["helved", "bridge"]
+    with pytest.raises(DoesNotParse):
+        for _, argv in helved_commands(objs):
+            parse_helved(argv)
+    with pytest.raises(DoesNotParse):
+        parse_helved(["helved", "os-emulator", "--state", "/x", "--no-such-flag"])
+    with pytest.raises(DoesNotParse):
+        parse_bytewax_run(["-m", "bytewax.run", "dataflows.helved_flow:get_flow()", "-r", "/x", "-s", "10"], monkeypatch)
+    pod_spec(bridge)["containers"][0]["command"] = ["helved", "os-emulator", "--state-dir", "$(NOT_SET)"]
+    with pytest.raises(AssertionError, match="NOT_SET"):
+        helved_commands(objs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def test_spec_example_gives_one_valid_oppdrag_and_the_whole_story(tmp_path):
     assert [r["topic"] for r in out] == [
         TOPICS.status,
         TOPICS.oppdrag,
+        TOPICS.kvittering,  # the receipt played, right after the Oppdrag it answers
         TOPICS.pending,
         TOPICS.utbetalinger,
         TOPICS.saker,
@@ -156,5 +157,96 @@ def test_console_script_runs_the_example(tmp_path):
         timeout=120,
     )
     assert res.returncode == 0, res.stderr
-    assert len(dst.read_text().splitlines()) == 7
+    assert len(dst.read_text().splitlines()) == 8  # 7 records of the flow and the receipt played
     assert "12345678910" not in res.stderr  # no ident in logs
+
+
+# -- the file format, exactly (issue 12) -------------------------------------------------------
+
+
+def test_lines_end_at_newline_only(tmp_path):
+    """U+2028, U+2029 and U+0085 are not line ends in JSONL: `str.splitlines` would cut there."""
+    odd = "mp1\u2028\u2029\u0085\x1c"
+    lines = [
+        line(TOPICS.dagpenger, "k1", dp(days(odd, "2025-08-04", "2025-08-08", 1000))),
+        line(TOPICS.dagpenger, "k2", dp(MP1, sak="SAK-2", behandling="B\u2028")),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode())  # CRLF is fine too
+    code, out = run(tmp_path, src)
+    assert code == 0
+    assert status_seq(out, "k1") == ["MOTTATT", "OK"]
+    assert status_seq(out, "k2") == ["FEILET"]  # a control character in an id
+    (dlq,) = [r for r in out if r["topic"] == TOPICS.dlq]
+    assert dlq["value"]["behandlingId"] == "B\u2028"  # written as read, and read back whole
+    written = (tmp_path / "out.jsonl").read_bytes()
+    assert "\u2028".encode() in written  # raw, inside its line
+    assert len(written.split(b"\n")) == len(out) + 1
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [254, 300, 1023, 1024, 1025, 5000])
+def test_a_value_nested_deeper_than_the_flow_reads_ends_as_feilet_and_dlq(tmp_path, depth):
+    """orjson writes 254 levels and reads 1024: whatever the depth, the replay goes on, the
+    request gets one FEILET and one DLQ record holding its bytes, and the next one is paid."""
+    deep = '{"topic":"%s","key":"deep","value":{"sakId":%s},"headers":{}}' % (TOPICS.dagpenger, _nested(depth))
+    src = tmp_path / "in.jsonl"
+    src.write_text(deep + "\n" + line(TOPICS.dagpenger, "k1", dp(MP1)) + "\n")
+    code, out = run(tmp_path, src)
+    assert code == 0
+    assert status_seq(out, "deep") == ["FEILET"]
+    (dlq,) = [r for r in out if r["topic"] == TOPICS.dlq]
+    value = dlq["value"]
+    if isinstance(value, str):  # too deep to write as JSON: its raw text
+        assert value.replace(" ", "") == '{"sakId":%s}' % _nested(depth)
+    else:
+        assert orjson.dumps(value) == b'{"sakId":%s}' % _nested(depth).encode()
+    assert status_seq(out, "k1") == ["MOTTATT", "OK"]
+
+
+def test_a_deep_value_is_read_back_as_the_same_bytes(tmp_path):
+    """What `helved replay` writes, it reads: the output file is a valid input file."""
+    from helved.replay import read_records, split_lines
+
+    deep = '{"topic":"%s","key":"deep","value":%s}' % (TOPICS.dagpenger, _nested(600))
+    src = tmp_path / "in.jsonl"
+    src.write_text(deep + "\n")
+    assert run(tmp_path, src)[0] == 0
+    back = read_records(split_lines((tmp_path / "out.jsonl").read_bytes()), TOPICS)
+    assert [r.value for r in back if r.topic == TOPICS.dlq] == [_nested(600).encode()]
+
+
+def test_an_unmatched_receipt_with_the_bridges_provenance_neither_hangs_nor_crashes(tmp_path, monkeypatch):
+    """The OS bridge's receipts carry `src-topic`/`src-offset` of the Oppdrag they answer; the
+    DLQ record of one that matches nothing keeps them. The replay must still see its own."""
+    import helved.replay
+
+    monkeypatch.setattr(helved.replay, "GATE_TIMEOUT_S", 3.0)
+    code, out = run(tmp_path, [line(TOPICS.dagpenger, "k1", dp(MP1))], "--kvittering", "none")
+    opp = [r for r in out if r["topic"] == TOPICS.oppdrag][0]["value"]
+    from helved.oppdrag.xml import echo_kvittering
+
+    stale = echo_kvittering(opp.encode(), "00").decode().replace("<sats>1000</sats>", "<sats>999</sats>")
+    bridge = {"src-topic": TOPICS.oppdrag, "src-partition": "2", "src-offset": "41", "fagsystem": "DAGPENGER"}
+    lines = [
+        line(TOPICS.dagpenger, "k1", dp(MP1)),
+        orjson.dumps({"topic": TOPICS.kvittering, "key": "k1", "value": stale, "headers": bridge}).decode(),
+        orjson.dumps({"topic": TOPICS.kvittering, "key": "k1", "value": echo_kvittering(opp.encode(), "00").decode(), "headers": bridge}).decode(),
+        line(TOPICS.dagpenger, "k2", dp(MP1, MP2, behandling="B-2")),
+    ]
+    (tmp_path / "2").mkdir()
+    code, out = run(tmp_path / "2", lines, "--kvittering", "none")
+    assert code == 0
+    (dlq,) = [r for r in out if r["topic"] == TOPICS.dlq]
+    assert dlq["headers"]["error"].startswith("UNMATCHED_KVITTERING")
+    assert status_seq(out, "k1") == ["MOTTATT", "OK"]  # the real receipt after it still settles
+    assert status_seq(out, "k2") == ["MOTTATT"]
+
+
+def test_out_into_a_missing_directory_is_one_line(tmp_path, capsys):
+    code = main(["replay", str(EXAMPLE), "--out", str(tmp_path / "nope" / "out.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "does not exist" in err

@@ -71,4 +71,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=10.0,
         help="seconds to wait for a broker named by HELVED_BOOTSTRAP_SERVERS (default 10)",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, clean_interrupt=True)

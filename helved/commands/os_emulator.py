@@ -26,6 +26,7 @@ log = logging.getLogger("helved.os_emulator")
 
 
 def run(args: argparse.Namespace) -> int:
+    from helved import metrics
     from helved.bridge import BatchResult, run_bridge
     from helved.emulated_os import EmulatedOs, StateMismatch
     from helved.emulator import Faults
@@ -61,9 +62,13 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc), 2) from None
         try:
             watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the bridge's watcher
+            metrics_port = metrics.port_from_env()
         except ValueError as exc:
             raise CommandError(str(exc), 2) from None
         settings = broker_settings(args.broker_timeout)
+        served = metrics.serve(metrics_port)  # HELVED_METRICS_PORT (9464; 0 = off)
+        if served is not None:
+            log.info("metrics on :%d/metrics", served)
         print(
             f"helved os-emulator: OS bridge on {settings.bootstrap_servers}, state in {state} "
             f"({gateway.rebuilt_from} Oppdrag handed over before); Ctrl-C stops",
@@ -72,8 +77,11 @@ def run(args: argparse.Namespace) -> int:
         )
 
         def on_batch(result: BatchResult) -> None:
+            metrics.METRICS.handed_over(result.handed_over)
             for key in result.keys:
                 print(f"handed over the Oppdrag of request {key}", flush=True)
+            for line in result.avstemminger:
+                print(line, flush=True)
 
         def on_broker_fault(message: str) -> None:
             # From the watcher's thread: the main loop may be inside a flush to a broker that

@@ -18,11 +18,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"helved replay: {exc}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        print(f"helved replay: cannot write {args.out}: directory {out.parent} does not exist", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
-        outputs = replay_file(Path(args.input), Path(args.out), answer, simulate=simulate)
+        outputs = replay_file(Path(args.input), out, answer, simulate=simulate)
     except InputFileError as exc:
         print(f"helved replay: {args.input}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output file
+        print(f"helved replay: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     took = time.perf_counter() - started
     print(f"helved replay: {len(outputs)} records written to {args.out} in {took:.2f} s", file=sys.stderr)
@@ -43,4 +50,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="answer each Oppdrag with the OS emulator's real verdict instead of fixed codes",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, clean_interrupt=True)

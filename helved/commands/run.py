@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from helved.kafka.faults import EXIT_BROKER_FAULT, EXIT_FAILED, EXIT_STARTUP, die, find_fault, stopped_line
     from helved.kafka.faults import watch_interval_s
     from helved.runner import RecoveryDirError, run_pipeline
+    from helved.metrics import port_from_env
 
     try:
         settings = Settings.from_env()
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if args.recovery_parts is not None:
             settings = dataclasses.replace(settings, recovery_parts=args.recovery_parts)
         watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the watcher
+        port_from_env()  # HELVED_METRICS_PORT, read by run_pipeline
     except ValueError as exc:
         print(f"helved run: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,9 @@
-"""`helved send FILE`: produce one dagpenger decision (a JSON `DpUtbetaling`) to the request topic."""
+"""`helved send FILE`: produce one dagpenger decision (a JSON `DpUtbetaling`) to the request topic.
+
+The topic must exist (and, with `--wait`, the status topic too) before anything is produced: a
+wrong HELVED_TOPIC_PREFIX is one line and exit 1, never a topic auto-created that nobody reads.
+`--wait` then follows the request like `helved status --timeout` (exit 0 OK, 1 FEILET, 3 no
+final status in time)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from helved.cli_support import CommandError, broker_settings, report
+from helved.cli_support import NO_AUTO_CREATE, CommandError, broker_settings, report, require_topics
 
 
 def read_decision(path: str, raw: bool) -> tuple[bytes, dict | None]:  # type: ignore[type-arg]
@@ -41,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         # same request twice (answered OK without a second Oppdrag), never two requests.
         key = args.key or "send-" + hashlib.sha256(value).hexdigest()[:20]
         topic = settings.topics.dagpenger
+        needed = [topic] + ([settings.topics.status] if args.wait is not None else [])
+        require_topics(settings, needed, args.broker_timeout)
         try:
-            with ReliableProducer(settings) as producer:
+            with ReliableProducer(settings, extra_config=NO_AUTO_CREATE) as producer:
                 producer.send(OutRecord(topic, key, value))
                 producer.flush_or_raise(args.broker_timeout)
         except DeliveryFailed as exc:
@@ -55,18 +62,21 @@ def run(args: argparse.Namespace) -> int:
         print(orjson.dumps({"key": key, "topic": topic, "sakId": sak, "behandlingId": behandling}).decode())
     else:
         what = f"sak {sak}, behandling {behandling}" if decision else "raw value"
-        print(f"sent {key} to {topic} ({what}); follow it with: helved status {key}")
+        print(f"sent {key} to {topic} ({what}); follow it with: helved status {key}", flush=True)
     if args.wait is not None:
         from helved.commands.status import follow
 
-        return follow(settings, key, args.wait, args.json)
+        try:
+            return follow(settings, key, args.wait, args.json)
+        except CommandError as exc:
+            return report("send", exc)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("send", help="produce a dagpenger decision (JSON DpUtbetaling) from a file")
     p.add_argument("file", help="the JSON file, '-' for stdin")
-    p.add_argument("--key", help="the record key, the request's original key (default: a new UUID)")
+    p.add_argument("--key", help="the record key, the request's original key (default: derived from the content)")
     p.add_argument("--raw", action="store_true", help="send the bytes even if they are not a JSON object")
     p.add_argument(
         "--wait",
@@ -78,4 +88,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, clean_interrupt=True)

@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, clean_interrupt=True)
 
 
 def _clock(timestamp_ms: int | None) -> str:

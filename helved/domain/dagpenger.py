@@ -6,8 +6,10 @@ None) and either returns a `Request` or raises `RequestRejected` with the first 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from helved.errors import ErrorCode, bad_request
@@ -66,14 +68,38 @@ def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
     return value
 
 
+# Spec §3: dates exactly `YYYY-MM-DD` (ASCII digits; no week dates such as `2025-W02-1`, no
+# ordinal or basic forms, all of which `date.fromisoformat` also reads), years 1900-9999.
+MIN_YEAR = 1900
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_DATETIME_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T", re.ASCII)
+# The longest date-time worth reading: `2025-08-18T09:30:00.123456+02:00:00.123456`.
+_DATETIME_MAX_LEN = 42
+
+
+@lru_cache(maxsize=65536)
+def day_date(text: str) -> date | None:
+    """`text` as a date when it is exactly `YYYY-MM-DD`, a real day, in years 1900-9999.
+
+    Cached: every request carries the whole sak, so the same few hundred dates come again and
+    again. Only 10-character texts are ever passed in, so the cache stays small."""
+    if len(text) != 10 or _DATE.fullmatch(text) is None:
+        return None
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:  # 2025-02-30
+        return None
+    return value if value.year >= MIN_YEAR else None
+
+
 def _date(obj: Mapping[str, Any], name: str, where: str) -> date:
     text = _str(obj, name, where)
-    try:
-        if len(text) != 10:
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be a date YYYY-MM-DD") from None
+    value = day_date(text) if len(text) == 10 else None
+    if value is None:
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{where}{name} must be a date YYYY-MM-DD in the years {MIN_YEAR}-9999"
+        )
+    return value
 
 
 def parse_local_datetime(text: str) -> datetime:
@@ -84,13 +110,19 @@ def parse_local_datetime(text: str) -> datetime:
 
 
 def _datetime(obj: Mapping[str, Any], name: str) -> datetime:
+    """A date-time whose date is `YYYY-MM-DD` (as every date of the message) in the years
+    1900-9999: its date is OS's `vedtakId` and, without a record timestamp, it is the
+    avstemming key, which must be `yyyy-MM-dd-...` with four digits of year."""
     text = _str(obj, name)
     try:
-        if len(text) < 16 or "T" not in text:
-            raise ValueError(text)
-        return parse_local_datetime(text)
+        if not 16 <= len(text) <= _DATETIME_MAX_LEN or _DATETIME_DATE.match(text) is None:
+            raise ValueError(name)
+        value = parse_local_datetime(text)
     except ValueError:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be a date-time YYYY-MM-DDTHH:MM:SS") from None
+    if value.year < MIN_YEAR:
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be in the years {MIN_YEAR}-9999")
+    return value
 
 
 def _bounded(value: str, name: str, max_len: int, code: ErrorCode) -> str:
@@ -119,7 +151,7 @@ def _fast_groups(days_in: list[Any]) -> dict[tuple[str, str], list[DayTuple]] | 
     parsed, paid or not); it exists because every request carries the whole sak's days.
     """
     groups: dict[tuple[str, str], list[DayTuple]] = {}
-    fromisoformat = date.fromisoformat
+    read_date = day_date
     try:
         for raw in days_in:
             meldeperiode = raw["meldeperiode"]
@@ -140,7 +172,9 @@ def _fast_groups(days_in: list[Any]) -> dict[tuple[str, str], list[DayTuple]] | 
                 and typ in STØNADER
             ):
                 return None
-            dato = fromisoformat(dato_text)
+            dato = read_date(dato_text)
+            if dato is None:
+                return None
             if beløp == 0:
                 continue  # §4.1: a day paid 0 is not paid
             group = groups.get((meldeperiode, typ))
@@ -167,6 +201,35 @@ def _read_day(raw: Any, i: int) -> tuple[str, date, int, int, str]:
     if typ not in STØNADER:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{where}utbetalingstype must be one of {', '.join(STØNADER)}")
     return meldeperiode, dato, sats, beløp, typ
+
+
+_WEEKEND = ("Saturday", "Sunday")
+
+
+def check_paid_days(groups: Mapping[tuple[str, str], list[DayTuple]]) -> None:
+    """The two rules that keep an OK honest (spec §3), over the paid days of the message in
+    group order (both readers build the same groups, so they report the same first day):
+
+    - a `Dagpenger` day paid on a Saturday or Sunday is `WEEKEND_DAY_PAID`: typeSats DAG pays
+      Monday-Friday only, so OS would never pay it while helved answered OK (ferietillegg, paid
+      once, may fall on any day);
+    - the same date paid twice for one stønadstype, in one or in two meldeperioder, is
+      `DUPLICATE_DAY`.
+    """
+    seen: dict[str, set[date]] = {}
+    for (_, typ), days in groups.items():
+        dates = seen.setdefault(typ, set())
+        weekdays_only = STØNADER[typ].periodetype is Periodetype.UKEDAG
+        for day in days:
+            dato = day[0]
+            if weekdays_only and dato.weekday() >= 5:
+                raise bad_request(
+                    ErrorCode.WEEKEND_DAY_PAID,
+                    f"{typ} day {dato} is a {_WEEKEND[dato.weekday() - 5]}: it is paid Monday-Friday only",
+                )
+            if dato in dates:
+                raise bad_request(ErrorCode.DUPLICATE_DAY, f"{typ} day {dato} is paid twice")
+            dates.add(dato)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +277,7 @@ def parse_request(
             if beløp == 0:
                 continue  # §4.1: a day paid 0 is not paid
             groups.setdefault((meldeperiode, typ), []).append((dato, beløp, sats, None))
+    check_paid_days(groups)
 
     sak_key = SakKey(sak_id, Fagsystem.DAGPENGER)
     utbetalinger: list[Utbetaling] = []

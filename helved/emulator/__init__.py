@@ -26,6 +26,7 @@ the same number of values whatever happens, so a run is reproducible from the se
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -233,22 +234,34 @@ class OsEmulator:
         return {k: sum(v.values()) for k, v in self.paid(fagomraade, fagsystem_id).items()}
 
     def simulate(self, oppdrag_xml: bytes) -> Simulation:
-        """What the Oppdrag would do to its sak; books nothing, remembers nothing, no faults."""
+        """What the Oppdrag would do to its sak; books nothing, remembers nothing, no faults.
+        Bytes that are not XML raise `Unparseable`; anything else gets a verdict."""
         root = _xml.parse_document(oppdrag_xml)
-        err = _xml.schema_errors(root, self._schema)
-        oppdrag = _xml.parse_oppdrag_element(root)
-        if err is not None:
-            before = paid(self.ledger, *oppdrag.sak_key)
-            return Simulation(rejected("B110009F", f"Skjemafeil: {err}"), before, before)
-        return simulate(self.ledger, oppdrag)
+        return self._simulate(root, self._schema, _xml.parse_oppdrag_element, "oppdrag-110")
 
     def simulate_request(self, simulering_xml: bytes) -> Simulation:
         """OS's simulation service: a `simulerBeregningRequest` against the ledger as it is now.
-        Books nothing, remembers nothing, no faults."""
+        Books nothing, remembers nothing, no faults. Bytes that are not XML raise `Unparseable`."""
         root = _xml.parse_document(simulering_xml)
-        err = _xml.schema_errors(root, _xml.simulering_schema())
-        oppdrag = _xml.parse_simulering_element(root)
-        if err is not None:
+        return self._simulate(root, _xml.simulering_schema(), _xml.parse_simulering_element, "oppdrag")
+
+    def _simulate(
+        self,
+        root: etree._Element,
+        schema: etree.XMLSchema,
+        parse: Callable[[etree._Element], Oppdrag],
+        container: str,
+    ) -> Simulation:
+        """A schema error or a value the emulator cannot read is an 08, with what the sak is
+        paid now as both before and after (as `respond` would answer)."""
+        err = _xml.schema_errors(root, schema)
+        verdict = rejected("B110009F", f"Skjemafeil: {err}") if err is not None else None
+        try:
+            oppdrag = parse(root)
+        except ValueError as e:
+            verdict = verdict or rejected("B110008F", f"Ugyldig innhold: {e}")
+            oppdrag = Oppdrag(None, *_xml.sak_key_of(root, container))
+        if verdict is not None:
             before = paid(self.ledger, *oppdrag.sak_key)
-            return Simulation(rejected("B110009F", f"Skjemafeil: {err}"), before, before)
+            return Simulation(verdict, before, before)
         return simulate(self.ledger, oppdrag)

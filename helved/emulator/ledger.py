@@ -46,7 +46,6 @@ A sak becomes known when its first Oppdrag (kodeEndring NY) is accepted, even wi
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -158,6 +157,9 @@ class LedgerLine:
         """Last effective day, or None when nothing of the line is effective."""
         tom = self.tom if self.tom is not None else self.fom
         if self.stopped_from is not None:
+            if self.stopped_from <= self.fom:
+                return None
+            # stopped_from > fom >= date.min: the day before exists.
             tom = min(tom, self.stopped_from - timedelta(days=1))
         return tom if tom >= self.fom else None
 
@@ -315,18 +317,19 @@ def line_paid(line: LedgerLine) -> Iterable[tuple[date, Amount]]:
     if ts == "ENG":
         yield fom, line.sats
     elif ts == "MND":
+        # By month numbers, never `last day + 1`: that does not exist after 9999-12-31.
         d = fom
         while d <= tom:
             yield d, line.sats
-            last = calendar.monthrange(d.year, d.month)[1]
-            d = date(d.year, d.month, last) + timedelta(days=1)
+            if d.year == date.max.year and d.month == 12:
+                break
+            d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
     elif ts in ("DAG", "DAG7"):
-        d = fom
-        one = timedelta(days=1)
-        while d <= tom:
+        # By ordinals: a range ending on 9999-12-31 has no day after it.
+        for o in range(fom.toordinal(), tom.toordinal() + 1):
+            d = date.fromordinal(o)
             if ts == "DAG7" or d.weekday() < 5:
                 yield d, line.sats
-            d += one
     else:  # pragma: no cover - rejected by apply
         raise ValueError(f"unsupported typeSats {ts}")
 

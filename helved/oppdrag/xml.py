@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -214,6 +213,26 @@ def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
 
 # ---------------------------------------------------------------------------------------------
 # Receipts
+#
+# A receipt is read strictly: every field helved reads must be a well-formed value, or the
+# record is not a receipt (`ReceiptRejected`, to the DLQ). The shape of each value is checked
+# with a bounded regular expression *before* anything converts it, so no text can make the
+# reader compute with huge numbers (`1E+999999999`) or meet values it cannot represent
+# (`Infinity`, `sNaN`, a year 0). Tolerated, as OS writes them: space padding (trimmed), any
+# namespace prefix (elements are found by local name), dates with or without a time zone,
+# amounts with up to two decimals.
+
+NOT_A_RECEIPT = "NOT_A_RECEIPT"
+
+_AMOUNT = re.compile(r"([+-]?)0*([0-9]{1,13})(?:\.([0-9]{0,2}))?", re.ASCII)
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9])?", re.ASCII)
+_STAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})-([0-9]{2})\.([0-9]{2})\.([0-9]{2})\.([0-9]{6})", re.ASCII)
+MIN_YEAR = 1900
+
+# Longest text of an id field OS's schema allows (delytelseId, henvisning, fagsystemId: 30;
+# kodeFagomraade: 8). Longer is not OS's answer to anything helved sent.
+_ID_MAX = 30
+_FAGOMRÅDE_MAX = 8
 
 
 def _local(el: etree._Element) -> str:
@@ -241,8 +260,8 @@ def _text(parent: etree._Element | None, name: str) -> str | None:
 def parse_xml(data: bytes) -> etree._Element:
     try:
         return etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise ReceiptRejected("INVALID_XML", str(exc)) from exc
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ReceiptRejected("INVALID_XML", str(exc)[:200]) from exc
 
 
 def _trimmed(el: etree._Element) -> str | None:
@@ -250,84 +269,183 @@ def _trimmed(el: etree._Element) -> str | None:
     return (text.strip() or None) if text is not None else None
 
 
-_O110_FIELDS = ("kodeFagomraade", "fagsystemId")
+def _rejected(detail: str) -> ReceiptRejected:
+    return ReceiptRejected(NOT_A_RECEIPT, detail)
+
+
+def _fields(parent: etree._Element, wanted: frozenset[str], where: str) -> dict[str, str | None]:
+    """The trimmed texts of the children of `parent` named in `wanted` (others are ignored).
+
+    A wanted field that occurs twice (which one would count?) or holds anything but text (an
+    entity reference, a comment, an element: its text would be cut short) makes the record
+    not a receipt."""
+    found: dict[str, str | None] = {}
+    for el in parent:
+        name = _local(el)
+        if name not in wanted:
+            continue
+        if name in found:
+            raise _rejected(f"{where}{name} occurs twice")
+        if len(el):
+            raise _rejected(f"{where}{name} holds more than text")
+        found[name] = _trimmed(el)
+    return found
+
+
+def _once(parent: etree._Element, name: str, where: str) -> etree._Element | None:
+    """The one child called `name`, None when absent; twice makes the record not a receipt."""
+    found = None
+    for el in parent:
+        if _local(el) == name:
+            if found is not None:
+                raise _rejected(f"{where}{name} occurs twice")
+            found = el
+    return found
+
+
+def _required(fields: dict[str, str | None], name: str, where: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise _rejected(f"{where}{name} is missing or empty")
+    return value
+
+
+def _id(value: str, name: str, where: str, max_len: int = _ID_MAX) -> str:
+    if len(value) > max_len:
+        raise _rejected(f"{where}{name} is longer than {max_len} characters")
+    return value
+
+
+def receipt_amount(text: str, where: str = "sats") -> str:
+    """An amount as integer text when it is whole (`1000.00` -> `1000`), else normalised
+    (`1000.50` -> `1000.5`). At most 13 digits and 2 decimals, as OS's `Tsats`; anything else
+    (`Infinity`, `NaN`, `1E+5`, a comma, 14 digits) is `ReceiptRejected`."""
+    m = _AMOUNT.fullmatch(text)
+    if m is None:
+        raise _rejected(f"{where} is not a well-formed amount")
+    sign, whole, fraction = m.group(1), m.group(2), (m.group(3) or "").rstrip("0")
+    number = f"{whole}.{fraction}" if fraction else whole
+    return "-" + number if sign == "-" and number.strip("0.") else number
+
+
+def receipt_date(text: str, where: str = "date") -> str:
+    """A date as OS writes it (`2025-08-04`, `2025-08-04+02:00`, `2025-08-04Z`) -> `2025-08-04`.
+    A malformed date, one that does not exist, or a year before 1900 is `ReceiptRejected`."""
+    m = _DATE.fullmatch(text)
+    if m is None:
+        raise _rejected(f"{where} is not a date YYYY-MM-DD")
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        raise _rejected(f"{where} is not a date that exists") from None
+    if year < MIN_YEAR:
+        raise _rejected(f"{where} is before {MIN_YEAR}")
+    return value.isoformat()
+
+
+def receipt_stamp(text: str, where: str = "nokkelAvstemming") -> str:
+    """An avstemming key `yyyy-MM-dd-HH.mm.ss.SSSSSS` that exists (years 1900-9999), as is."""
+    m = _STAMP.fullmatch(text)
+    if m is None:
+        raise _rejected(f"{where} is not yyyy-MM-dd-HH.mm.ss.SSSSSS")
+    parts = [int(g) for g in m.groups()]
+    try:
+        datetime(*parts)
+    except ValueError:
+        raise _rejected(f"{where} is not a time that exists") from None
+    if parts[0] < MIN_YEAR:
+        raise _rejected(f"{where} is before {MIN_YEAR}")
+    return text
+
+
 _LINE = "oppdrags-linje-150"
-
-
+_O110_FIELDS = frozenset({"kodeFagomraade", "fagsystemId"})
+_MMEL_FIELDS = frozenset({"alvorlighetsgrad", "kodeMelding", "beskrMelding"})
+_A115_FIELDS = frozenset({"nokkelAvstemming"})
 _LINE_FIELDS = frozenset(
     {"delytelseId", "henvisning", "kodeStatusLinje", "datoStatusFom", "datoVedtakFom", "datoVedtakTom", "sats", "refDelytelseId"}
 )
 
 
-def parse_kvittering(data: bytes) -> Kvittering:
-    """Read a kvittering, trimming OS's space padding and ignoring namespace prefixes.
+def _line(el: etree._Element, where: str) -> tuple[str, str, tuple[str, ...]]:
+    """(delytelseId, henvisning, fingerprint) of one `oppdrags-linje-150`, every field checked."""
+    line = _fields(el, _LINE_FIELDS, where)
+    lid = _id(_required(line, "delytelseId", where), "delytelseId", where)
+    henvisning = _id(_required(line, "henvisning", where), "henvisning", where)
+    fom = receipt_date(_required(line, "datoVedtakFom", where), where + "datoVedtakFom")
+    tom = receipt_date(_required(line, "datoVedtakTom", where), where + "datoVedtakTom")
+    sats = receipt_amount(_required(line, "sats", where), where + "sats")
+    ref = line.get("refDelytelseId")
+    if ref is not None:
+        _id(ref, "refDelytelseId", where)
+    opphør = ""
+    status = line.get("kodeStatusLinje")
+    if status is not None:
+        if status != "OPPH":
+            raise _rejected(f"{where}kodeStatusLinje is not OPPH")
+        opphør = receipt_date(_required(line, "datoStatusFom", where), where + "datoStatusFom")
+    elif line.get("datoStatusFom") is not None:
+        raise _rejected(f"{where}datoStatusFom without kodeStatusLinje")
+    return lid, henvisning, line_fingerprint(lid, opphør, fom, tom, sats, ref or "")
 
-    Each field is the trimmed text of the *first* child of that local name (None when absent,
-    empty or blank). `oppdrag-110` is read in one pass: its fields and its lines.
+
+def parse_kvittering(data: bytes) -> Kvittering:
+    """Read a kvittering (spec §7), or raise `ReceiptRejected`, never anything else.
+
+    Tolerates what OS does: space padding (every text is trimmed), any namespace prefix
+    (elements are compared by local name), elements helved does not read. Not a receipt
+    (NOT_A_RECEIPT): no `oppdrag-110`, no `avstemming-115/nokkelAvstemming` (spec §7: it is
+    what tells an Oppdrag from an identical resend), a field helved reads that is missing,
+    duplicated, holds more than text or is not a well-formed value, a line repeated, a
+    DOCTYPE (OS never sends one; entity tricks live there). Unreadable: INVALID_XML.
+    The alvorlighetsgrad is read as it is: the sak step decides what it means.
     """
     root = parse_xml(data)
     if _local(root) != "oppdrag":
-        raise ReceiptRejected("NOT_A_RECEIPT", f"root element is {_local(root)!r}")
-    mmel = _child(root, "mmel")
-    o110 = _child(root, "oppdrag-110")
+        raise _rejected("the root element is not oppdrag")
+    if root.getroottree().docinfo.doctype:
+        raise _rejected("a receipt has no DOCTYPE")
+    mmel = _once(root, "mmel", "")
+    o110 = _once(root, "oppdrag-110", "")
     if o110 is None:
-        raise ReceiptRejected("NOT_A_RECEIPT", "no oppdrag-110")
-    fields: dict[str, str | None] = {}
+        raise _rejected("no oppdrag-110")
+    mmel_fields = _fields(mmel, _MMEL_FIELDS, "mmel/") if mmel is not None else {}
+    fields = _fields(o110, _O110_FIELDS, "oppdrag-110/")
+    where = "oppdrag-110/"
+    fagområde = _id(_required(fields, "kodeFagomraade", where), "kodeFagomraade", where, _FAGOMRÅDE_MAX)
+    fagsystem_id = _id(_required(fields, "fagsystemId", where), "fagsystemId", where)
+    a115 = _once(o110, "avstemming-115", "oppdrag-110/")
+    if a115 is None:
+        raise _rejected("no avstemming-115: it does not echo an Oppdrag of helved")
+    where = "oppdrag-110/avstemming-115/"
+    stamp_text = _required(_fields(a115, _A115_FIELDS, where), "nokkelAvstemming", where)
+    stamp = receipt_stamp(stamp_text, where + "nokkelAvstemming")
     ids: set[str] = set()
     henvisninger: set[str] = set()
     linjer: set[tuple[str, ...]] = set()
+    n = 0
     for el in o110:
-        name = _local(el)
-        if name == _LINE:
-            line: dict[str, str | None] = {}
-            for c in el:
-                cname = _local(c)
-                if cname in _LINE_FIELDS and cname not in line:
-                    line[cname] = _trimmed(c)
-            lid, henv = line.get("delytelseId"), line.get("henvisning")
-            if lid:
-                ids.add(lid)
-            if henv:
-                henvisninger.add(henv)
-            opph = line.get("kodeStatusLinje") == "OPPH"
-            linjer.add(
-                line_fingerprint(
-                    lid or "",
-                    (line.get("datoStatusFom") or "")[:10] if opph else "",
-                    (line.get("datoVedtakFom") or "")[:10],
-                    (line.get("datoVedtakTom") or "")[:10],
-                    _amount_text(line.get("sats")),
-                    line.get("refDelytelseId") or "",
-                )
-            )
-        elif name in _O110_FIELDS and name not in fields:
-            fields[name] = _trimmed(el)
-    fagområde = fields.get("kodeFagomraade")
-    fagsystem_id = fields.get("fagsystemId")
-    if fagområde is None or fagsystem_id is None:
-        raise ReceiptRejected("NOT_A_RECEIPT", "no kodeFagomraade or fagsystemId")
+        if _local(el) != _LINE:
+            continue
+        n += 1
+        lid, henvisning, fingerprint = _line(el, f"{_LINE}[{n}]/")
+        if fingerprint in linjer:
+            raise _rejected(f"{_LINE}[{n}] repeats a line")
+        ids.add(lid)
+        henvisninger.add(henvisning)
+        linjer.add(fingerprint)
     return Kvittering(
         fagområde=fagområde,
         fagsystem_id=fagsystem_id,
-        alvorlighetsgrad=_text(mmel, "alvorlighetsgrad"),
-        kode_melding=_text(mmel, "kodeMelding"),
-        beskr_melding=_text(mmel, "beskrMelding"),
+        alvorlighetsgrad=mmel_fields.get("alvorlighetsgrad"),
+        kode_melding=mmel_fields.get("kodeMelding"),
+        beskr_melding=mmel_fields.get("beskrMelding"),
         delytelse_ids=frozenset(ids),
         henvisninger=frozenset(henvisninger),
         linjer=frozenset(linjer),
-        nokkel_avstemming=_text(_child(o110, "avstemming-115"), "nokkelAvstemming"),
+        nokkel_avstemming=stamp,
     )
-
-
-def _amount_text(text: str | None) -> str:
-    """An amount as integer text when it is whole (`1000.00` -> `1000`)."""
-    if text is None:
-        return ""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return text
-    return str(int(value)) if value == value.to_integral_value() else str(value.normalize())
 
 
 def echo_kvittering(oppdrag_bytes: bytes, alvorlighetsgrad: str, beskr_melding: str | None = None) -> bytes:

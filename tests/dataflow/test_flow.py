@@ -197,10 +197,16 @@ def test_unmatched_and_unreadable_receipts_go_to_the_dlq(flow):
     flow.send(request_record(dp(MP1), key="k1"), answer=False)
     junk = flow.send(InRecord(TOPICS.kvittering, "x", b"<not-xml", (), 0, 0, None))
     assert [o.topic for o in junk] == [TOPICS.dlq]
-    stranger = b'<?xml version="1.0"?><oppdrag xmlns="http://www.trygdeetaten.no/skjema/oppdrag"><mmel><alvorlighetsgrad>00</alvorlighetsgrad></mmel><oppdrag-110><kodeFagomraade>DP</kodeFagomraade><fagsystemId>SAK-1</fagsystemId></oppdrag-110></oppdrag>'
+    head = b'<?xml version="1.0"?><oppdrag xmlns="http://www.trygdeetaten.no/skjema/oppdrag"><mmel><alvorlighetsgrad>00</alvorlighetsgrad></mmel><oppdrag-110><kodeFagomraade>DP</kodeFagomraade><fagsystemId>SAK-1</fagsystemId>'
+    stamp = b"<avstemming-115><nokkelAvstemming>2020-01-01-00.00.00.000000</nokkelAvstemming></avstemming-115>"
+    stranger = head + stamp + b"</oppdrag-110></oppdrag>"
     out = flow.send(InRecord(TOPICS.kvittering, "x", stranger, (), 0, 0, None))
     assert [o.topic for o in out] == [TOPICS.dlq]
     assert out[0].header("error").startswith(b"UNMATCHED_KVITTERING")
+    # Without avstemming-115 it is not a receipt at all (spec §7).
+    out = flow.send(InRecord(TOPICS.kvittering, "x", head + b"</oppdrag-110></oppdrag>", (), 0, 0, None))
+    assert [o.topic for o in out] == [TOPICS.dlq]
+    assert out[0].header("error").startswith(b"NOT_A_RECEIPT")
 
 
 def test_dryrun_sends_a_simulation_and_changes_nothing(flow):

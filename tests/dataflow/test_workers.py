@@ -55,7 +55,8 @@ SAK_STEP_TOPICS = frozenset({TOPICS.oppdrag, TOPICS.pending, TOPICS.utbetalinger
 STRANGER = (
     b'<?xml version="1.0"?><oppdrag xmlns="http://www.trygdeetaten.no/skjema/oppdrag"><mmel>'
     b"<alvorlighetsgrad>00</alvorlighetsgrad></mmel><oppdrag-110><kodeFagomraade>DP</kodeFagomraade>"
-    b"<fagsystemId>SAK-99</fagsystemId></oppdrag-110></oppdrag>"
+    b"<fagsystemId>SAK-99</fagsystemId><avstemming-115><nokkelAvstemming>2025-08-18-09.30.00.000000"
+    b"</nokkelAvstemming></avstemming-115></oppdrag-110></oppdrag>"
 )
 
 

@@ -23,10 +23,11 @@ from helved.emulator import Faults
 
 from .oracle import BASE_TS, Decision, Plan
 
-# Meldeperioder: 14 days from a Monday (10 weekdays). The last one spans the end of summer time
-# (26 Oct: the Oppdrag dates' offset changes from +02:00 to +01:00). Number 4 has the same days
-# as number 1 under another label: two utbetalinger paying the same days (OS pays the sum).
-MP_STARTS = (date(2025, 6, 2), date(2025, 6, 16), date(2025, 6, 30), date(2025, 10, 20), date(2025, 6, 16))
+# Meldeperioder: 14 days from a Monday (10 weekdays). Number 3 spans the end of summer time
+# (26 Oct: the Oppdrag dates' offset changes from +02:00 to +01:00). Number 4 is a correction
+# period under another kind of label, right after number 2. No two share a day: the same date
+# paid twice for one stønadstype is DUPLICATE_DAY (spec §3).
+MP_STARTS = (date(2025, 6, 2), date(2025, 6, 16), date(2025, 6, 30), date(2025, 10, 20), date(2025, 7, 14))
 N_MP = len(MP_STARTS)
 N_DAYS = 10
 SAKER = ("SAK-A", "SAK-B", "SAK-C")
@@ -34,7 +35,7 @@ IDENTS = {"SAK-A": "12345678910", "SAK-B": "23456789012", "SAK-C": "34567890123"
 BELØP = (1000, 700, 400)
 SATS = (1000, 1200)
 FERIE = (500, 250)
-INVALID = ("saksbehandler", "dup_day", "negative", "bad_type", "missing_ident", "behandling_long")
+INVALID = ("saksbehandler", "dup_day", "negative", "bad_type", "missing_ident", "behandling_long", "weekend_day")
 
 
 def mp_dates(k: int) -> list[date]:
@@ -166,7 +167,7 @@ def _break(msg: dict[str, Any], kind: str) -> tuple[dict[str, Any], str]:
     if kind == "saksbehandler":
         msg["saksbehandler"] = "dagpenger"  # 9 characters (the model system's default)
     elif kind == "dup_day":
-        msg["utbetalinger"].append(dict(paid[0]))  # the same paid day twice: DUPLICATE_FOM
+        msg["utbetalinger"].append(dict(paid[0]))  # the same paid day twice: DUPLICATE_DAY
     elif kind == "negative":
         msg["utbetalinger"][-1] = {**msg["utbetalinger"][-1], "utbetaltBeløp": -100}
     elif kind == "bad_type":
@@ -177,6 +178,11 @@ def _break(msg: dict[str, Any], kind: str) -> tuple[dict[str, Any], str]:
         del msg["ident"]
     elif kind == "behandling_long":
         msg["behandlingId"] = "B" * 31
+    elif kind == "weekend_day":  # a Dagpenger day paid on a Saturday: WEEKEND_DAY_PAID
+        saturday = mp_dates(0)[4] + timedelta(days=1)
+        msg["utbetalinger"].append(
+            {"meldeperiode": mp_label(0), "dato": saturday.isoformat(), "sats": 100, "utbetaltBeløp": 100, "utbetalingstype": "Dagpenger"}
+        )
     return msg, kind
 
 

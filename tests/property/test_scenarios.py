@@ -329,7 +329,7 @@ SCENARIOS: list[Scenario] = [
         Step(dpx(d(MP1, "06-02", "06-13", 100)), None),
     ),
     S(
-        "9 a duplicate paid day (DUPLICATE_FOM) changes nothing, even while an Oppdrag is in flight",
+        "9 a duplicate paid day (DUPLICATE_DAY) changes nothing, even while an Oppdrag is in flight",
         Step(dpx(d(MP1, "06-02", "06-13", 100)), ["NY 06-02..06-13 100"], "NY", hold=True),
         Step(dpx(d(MP1, "06-02", "06-13", 200) + one(MP1, "06-02", 200)), None, invalid="duplicate day"),
         Step(dpx(d(MP1, "06-02", "06-06", 100)), ["OPPH fra 06-07 (06-02..06-13 100)"], "ENDR"),

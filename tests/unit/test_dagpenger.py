@@ -165,7 +165,24 @@ GOOD_DAY = days("mp1", "2025-08-04", "2025-08-04", 100)
         (lambda m: m.update(saksbehandler="Z12345 "), "INVALID_FIELD"),
         (lambda m: m["utbetalinger"][0].update(utbetaltBeløp=10**13, sats=10**13), "INVALID_FIELD"),  # Tsats: 13 digits
         (lambda m: m["utbetalinger"][0].update(sats=10**13), "INVALID_FIELD"),
-        (lambda m: m["utbetalinger"].append(dict(m["utbetalinger"][0])), "DUPLICATE_FOM"),
+        (lambda m: m["utbetalinger"].append(dict(m["utbetalinger"][0])), "DUPLICATE_DAY"),
+        (lambda m: m["utbetalinger"].append(day("mp2", "2025-08-04", 200)), "DUPLICATE_DAY"),  # two meldeperioder
+        (lambda m: m["utbetalinger"].append(day("mp1", "2025-08-09", 100)), "WEEKEND_DAY_PAID"),  # Saturday
+        (lambda m: m["utbetalinger"].append(day("mp1", "2025-08-10", 100)), "WEEKEND_DAY_PAID"),  # Sunday
+        (lambda m: m["utbetalinger"][0].update(dato="2025-W32-1"), "INVALID_FIELD"),  # an ISO week date
+        (lambda m: m["utbetalinger"][0].update(dato="2025W321"), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(dato="20250804"), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(dato="2025-216"), "INVALID_FIELD"),  # an ordinal date
+        (lambda m: m["utbetalinger"][0].update(dato="\uff12\uff10\uff12\uff15-08-04"), "INVALID_FIELD"),  # wide digits
+        (lambda m: m["utbetalinger"][0].update(dato="1899-12-29"), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(dato="0001-01-01"), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(dato="2025-08-04 "), "INVALID_FIELD"),
+        (lambda m: m["utbetalinger"][0].update(utbetaltBeløp=0, dato="2025-W32-1"), "INVALID_FIELD"),  # even unpaid
+        (lambda m: m.update(vedtakstidspunktet="0001-01-01T00:00:00"), "INVALID_FIELD"),  # avstemming key
+        (lambda m: m.update(vedtakstidspunktet="1899-12-31T23:59:59"), "INVALID_FIELD"),
+        (lambda m: m.update(vedtakstidspunktet="2025-W34-1T09:30:00"), "INVALID_FIELD"),
+        (lambda m: m.update(vedtakstidspunktet="2025-08-18 09:30:00"), "INVALID_FIELD"),
+        (lambda m: m.update(vedtakstidspunktet="2025-08-18T09:30:00" + "0" * 40), "INVALID_FIELD"),
         (
             lambda m: m["utbetalinger"].append(day("mp1", "2028-09-01", 100)),
             "TOO_LONG_PERIOD",
@@ -197,6 +214,7 @@ def test_ident_is_never_echoed_in_an_error():
         ((P("2025-08-04", "2025-08-04", 0),), Periodetype.UKEDAG, "ZERO_BELOP"),
         ((P("2025-12-31", "2026-01-01", 100),), Periodetype.EN_GANG, "EN_GANG_ACROSS_YEAR"),
         ((P("2025-08-04", "2025-08-05", 100), P("2025-08-01", "2025-08-05", 100)), Periodetype.MND, "DUPLICATE_TOM"),
+        ((P("2025-08-04", "2025-08-04", 100), P("2025-08-04", "2025-08-05", 200)), Periodetype.MND, "DUPLICATE_FOM"),
         ((P("2022-01-01", "2025-01-06", 100),), Periodetype.DAG, "TOO_LONG_PERIOD"),
         ((), Periodetype.UKEDAG, "NO_PERIODS"),
     ],
@@ -214,3 +232,38 @@ def test_the_largest_amount_os_takes_is_accepted():
 
 def test_1100_days_is_still_allowed():
     validate_perioder((P("2022-01-01", "2025-01-05", 100),), Periodetype.DAG, "u")
+
+
+# -- §3: the rules that keep an OK honest -------------------------------------------------
+
+
+def test_a_weekend_day_paid_0_is_not_paid_and_not_rejected():
+    msg = dp(GOOD_DAY, [day("mp1", "2025-08-09", 0, 1000)])
+    assert [p.fom for p in parse(msg).utbetalinger[0].perioder] == [date(2025, 8, 4)]
+
+
+def test_a_ferietillegg_may_fall_on_a_weekend():
+    msg = dp(GOOD_DAY, [day("mp1", "2025-08-09", 500, typ="DagpengerFerietillegg")])
+    assert len(parse(msg).utbetalinger) == 2
+
+
+def test_the_same_date_for_two_stonadstyper_is_not_a_duplicate():
+    msg = dp(GOOD_DAY, [day("mp1", "2025-08-04", 500, typ="DagpengerFerietillegg")])
+    assert len(parse(msg).utbetalinger) == 2
+
+
+def test_a_date_paid_twice_where_one_is_0_is_not_a_duplicate():
+    msg = dp(GOOD_DAY, [day("mp2", "2025-08-04", 0, 100)])
+    assert len(parse(msg).utbetalinger) == 1
+
+
+def test_the_edges_of_the_calendar_are_accepted():
+    first = dp([day("mp1", "1900-01-01", 100)], vedtak="1900-01-01T00:00:00")  # a Monday
+    last = dp([day("mp1", "9999-12-31", 100)], vedtak="9999-12-31T23:59:59")  # a Friday
+    assert parse(first).utbetalinger[0].perioder[0].fom == date(1900, 1, 1)
+    assert parse(last).utbetalinger[0].perioder[0].tom == date(9999, 12, 31)
+
+
+def test_a_weekend_error_names_the_day_and_not_the_person():
+    err = rejected(dp([day("mp1", "2025-08-09", 100)]))
+    assert err.msg == "WEEKEND_DAY_PAID: Dagpenger day 2025-08-09 is a Saturday: it is paid Monday-Friday only"

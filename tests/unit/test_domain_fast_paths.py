@@ -70,13 +70,17 @@ def test_merge_days_merges_runs_as_the_definition_does(days, periodetype):
     assert merge_days(days, periodetype) == _reference_merge(days, periodetype)
 
 
-ODD = st.sampled_from([None, True, False, -1, 10**13, 1.5, 0, "", "x", "1000", "2025-W32-1", "2025-8-4", "2025-02-30", [], {}])
+ODD = st.sampled_from(
+    [None, True, False, -1, 10**13, 1.5, 0, "", "x", "1000", "2025-W32-1", "2025-8-4", "2025-02-30", [], {},
+     "1899-12-29", "0001-01-01", "\uff12\uff10\uff12\uff15-08-04", "2025W321", "20250804"]
+)
 
 
 @st.composite
 def raw_days(draw):
     """A well-formed day, or one with a single thing wrong (a field odd or missing, or not a
-    dict at all), so that lists of mostly good days with one bad one are common."""
+    dict at all), so that lists of mostly good days with one bad one are common. Dates span
+    three weeks, so weekend days and dates paid twice (spec §3) are common too."""
     day = {
         "meldeperiode": draw(st.sampled_from(["mp1", "mp2"])),
         "dato": (date(2025, 8, 1) + timedelta(days=draw(st.integers(0, 20)))).isoformat(),
