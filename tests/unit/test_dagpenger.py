@@ -267,3 +267,15 @@ def test_the_edges_of_the_calendar_are_accepted():
 def test_a_weekend_error_names_the_day_and_not_the_person():
     err = rejected(dp([day("mp1", "2025-08-09", 100)]))
     assert err.msg == "WEEKEND_DAY_PAID: Dagpenger day 2025-08-09 is a Saturday: it is paid Monday-Friday only"
+
+
+def test_every_error_code_has_its_anchor_in_docs_errors_md():
+    """`error.doc` points at docs/errors.md#<code>: every code must be there (spec §9)."""
+    import re
+    from pathlib import Path
+
+    from helved.errors import ErrorCode
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
+    anchors = set(re.findall(r'<a id="([a-z_]+)"></a>', doc))
+    assert [c.value for c in ErrorCode if c.value.lower() not in anchors] == []
