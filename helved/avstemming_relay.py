@@ -53,11 +53,11 @@ class AvstemmingRelay:
             """
         )
 
-    def is_done(self, ident: str) -> bool:
-        return self._db.execute("SELECT 1 FROM done WHERE id = ?", (ident,)).fetchone() is not None
+    def is_done(self, avstemming_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM done WHERE id = ?", (avstemming_id,)).fetchone() is not None
 
     def process(self, records: Iterable[InRecord], gateway: Any) -> list[str]:
-        """Steps 1-5 for each record, in order; one line per id handed over (never an ident)."""
+        """Steps 1-5 for each record, in order; one line per id handed over (never an avstemming_id)."""
         from helved.oppdrag.avstemming import read_avstemming
 
         lines: list[str] = []
@@ -68,38 +68,38 @@ class AvstemmingRelay:
             except ValueError as exc:
                 log.warning("skip %s: not an avstemming message (%s)", where, exc)
                 continue
-            ident, aksjon = m.get("id"), m.get("aksjon")
-            if not isinstance(ident, str) or not ident or aksjon not in ("START", "DATA", "AVSL"):
+            avstemming_id, aksjon = m.get("id"), m.get("aksjon")
+            if not isinstance(avstemming_id, str) or not avstemming_id or aksjon not in ("START", "DATA", "AVSL"):
                 log.warning("skip %s: an avstemming message without id or aksjonType", where)
                 continue
-            if self.is_done(ident):
-                log.info("drop %s: avstemming %s was handed over before", where, ident)
+            if self.is_done(avstemming_id):
+                log.info("drop %s: avstemming %s was handed over before", where, avstemming_id)
                 continue
             with self._tx():
                 if aksjon == "START":
-                    self._db.execute("DELETE FROM buffered WHERE id = ?", (ident,))
+                    self._db.execute("DELETE FROM buffered WHERE id = ?", (avstemming_id,))
                 self._db.execute(
                     'INSERT OR IGNORE INTO buffered (id, topic, partition, "offset", value) VALUES (?, ?, ?, ?, ?)',
-                    (ident, rec.topic, rec.partition, rec.offset, rec.value),
+                    (avstemming_id, rec.topic, rec.partition, rec.offset, rec.value),
                 )
             if aksjon == "AVSL":
-                lines.append(self._hand_over(ident, gateway))
+                lines.append(self._hand_over(avstemming_id, gateway))
         return lines
 
-    def _hand_over(self, ident: str, gateway: Any) -> str:
+    def _hand_over(self, avstemming_id: str, gateway: Any) -> str:
         rows = self._db.execute(
-            'SELECT value FROM buffered WHERE id = ? ORDER BY partition, "offset"', (ident,)
+            'SELECT value FROM buffered WHERE id = ? ORDER BY partition, "offset"', (avstemming_id,)
         ).fetchall()
         messages = [bytes(r[0]) for r in rows]
         hand_over = getattr(gateway, "hand_over_avstemming", None)
         if hand_over is None:
-            line = f"avstemming {ident}: {len(messages)} messages; this OS takes no avstemming"
+            line = f"avstemming {avstemming_id}: {len(messages)} messages; this OS takes no avstemming"
         else:
             result = hand_over(messages)
-            line = result.line() if hasattr(result, "line") else f"avstemming {ident}: {len(messages)} messages handed over"
+            line = result.line() if hasattr(result, "line") else f"avstemming {avstemming_id}: {len(messages)} messages handed over"
         with self._tx():
-            self._db.execute("INSERT INTO done (id, result) VALUES (?, ?)", (ident, line))
-            self._db.execute("DELETE FROM buffered WHERE id = ?", (ident,))
+            self._db.execute("INSERT INTO done (id, result) VALUES (?, ?)", (avstemming_id, line))
+            self._db.execute("DELETE FROM buffered WHERE id = ?", (avstemming_id,))
         log.info("%s", line)
         return line
 

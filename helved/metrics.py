@@ -112,6 +112,7 @@ class Metrics:
             "1 inside OS's opening hours (06-21 Europe/Oslo on Norwegian working days), else 0",
             registry=registry,
         )
+        # A live operational gauge read at scrape time (alerting only); no output depends on it.
         os_open.set_function(lambda: float(os_open_at(datetime.now(OSLO))))
         self._children: dict[tuple[Any, ...], Any] = {}
 

@@ -68,6 +68,8 @@ def _out_path(args: argparse.Namespace) -> Path | None:
 def _today(args: argparse.Namespace) -> date:
     if args.today is not None:
         return _date(args.today, "--today")
+    # Which day the scheduled run is for (the CronJob's "today"); the messages themselves depend
+    # only on the range and the records, so a rerun with --today gives the same bytes.
     return datetime.now(OSLO).date()
 
 
