@@ -41,6 +41,7 @@ class Watch:
 
         self.stack = stack
         self.follower = Follower(stack.settings, topics)
+        self.topics = list(topics)
         self.records: list[InRecord] = []
         self.log = StatusLog()
 
@@ -63,12 +64,13 @@ class Watch:
         return all(self.log.final(k) is not None for k in keys)
 
     def sent_to_os(self, keys: list[str]) -> int:
-        """How many of `keys` have a MOTTATT with lines: their Oppdrag is out (not waiting)."""
-        return sum(
-            1
-            for k in keys
-            if any(s.get("status") == "MOTTATT" and s.get("detaljer") for s in self.log.by_key.get(k, []))
-        )
+        """How many of `keys` have their Oppdrag on the Oppdrag topic (which the watch must follow).
+        Not the MOTTATT with lines: the sink produces a batch's statuses before its Oppdrag, so
+        that status can be read while the Oppdrag is not yet written."""
+        oppdrag = self.stack.settings.topics.oppdrag
+        assert oppdrag in self.topics, "sent_to_os needs the watch to follow the Oppdrag topic"
+        sent = {r.key for r in self.records if r.topic == oppdrag}
+        return sum(1 for k in keys if k in sent)
 
     def oks(self, keys: list[str]) -> int:
         return sum(1 for k in keys if (self.log.final(k) or {}).get("status") == "OK")

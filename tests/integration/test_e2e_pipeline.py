@@ -215,7 +215,7 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
         topics = stack.settings.topics
         inputs = restart_inputs(stack.settings)
         keys = [r.key for r in inputs if r.key is not None]
-        watch = Watch(stack, [topics.status])
+        watch = Watch(stack, [topics.status, topics.oppdrag])
         try:
 
             def crash_and_restart() -> None:

@@ -62,7 +62,7 @@ def test_a_two_process_cluster_killed_and_resumed_with_other_shapes_pays_once(
         waves = [wave(inputs, step) for step in (1, 2, 3)]
         keys_of = [[r.key for r in w if r.key] for w in waves]
         rest = [r for r in inputs if r not in waves[0] and r not in waves[1]]  # wave 3 and 2 invalid
-        watch = Watch(stack, [topics.status])
+        watch = Watch(stack, [topics.status, topics.oppdrag])
         assert [p.settings.process_id for p in stack.pipelines] == [0, 1]
         assert len(set(stack.pipelines[0].settings.addresses)) == 2
         try:
