@@ -157,7 +157,7 @@ def get_flow(settings: Settings | None = None, *, restored: Restored | None = No
         restored = restore_states(settings, new_recovery_dir=False)
     topics = settings.topics
     flow = Dataflow(FLOW_ID)
-    records = kafka_input("in", flow, settings, [topics.dagpenger, topics.kvittering], **overrides)
+    records = kafka_input("in", flow, settings, [*topics.inputs(), topics.kvittering], **overrides)
     link = IntakeLink(
         sink=KafkaOutSink(settings),
         read=lambda step_id, f: kafka_input(step_id, f, settings, [topics.intake], **overrides),

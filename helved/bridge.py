@@ -391,7 +391,7 @@ class OsBridge:
 
 def bridge_topics(topics: Topics) -> tuple[str, ...]:
     """The topics the bridge reads and writes."""
-    return (topics.oppdrag, topics.simuleringer, topics.status, topics.kvittering, topics.dryrun_dp)
+    return (topics.oppdrag, topics.simuleringer, topics.status, topics.kvittering, *topics.dryruns())
 
 
 def run_bridge(

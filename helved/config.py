@@ -30,15 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helved import fagsystemer
+from helved.fagsystemer import dagpenger
+from helved.domain.model import Fagsystem
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """The name of every topic helved reads or writes (spec `domain.md` §2)."""
+    """The name of every topic helved reads or writes (spec `domain.md` §2).
 
-    dagpenger: str = "teamdagpenger.utbetaling.v1"
+    The fields are helved's own topics. Each sender's input topic and dryrun topic come from the
+    fagsystem registry (`helved.fagsystemer`): `input(f)`, `dryrun(f)`, `inputs()`. `prefix`
+    is what `with_prefix` put before every name (test isolation)."""
+
     oppdrag: str = "helved.oppdrag.v1"
     kvittering: str = "helved.kvittering.v1"
     status: str = "helved.status.v1"
@@ -46,7 +53,6 @@ class Topics:
     utbetalinger: str = "helved.utbetalinger.v1"
     saker: str = "helved.saker.v1"
     simuleringer: str = "helved.simuleringer.v1"
-    dryrun_dp: str = "helved.dryrun-dp.v1"
     dlq: str = "helved.dlq.v1"
     # Internal: every request and receipt of a sak, keyed by the sak, in the one order the sak
     # step applies them (spec §11: an order that survives crashes, for any sender keying).
@@ -58,16 +64,52 @@ class Topics:
     # (delete, never compact), and the record of each run, keyed by `<fom>..<tom>` (compacted).
     avstemming: str = "helved.avstemming.v1"
     avstemt: str = "helved.avstemt.v1"
+    prefix: str = ""
 
     def with_prefix(self, prefix: str) -> Topics:
         """The same topics with `prefix` prepended to every name."""
         if not prefix:
             return self
-        return Topics(**{f.name: prefix + getattr(self, f.name) for f in dataclasses.fields(self)})
+        names = {f.name: prefix + getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "prefix"}
+        return Topics(**names, prefix=prefix + self.prefix)
+
+    # -- the senders' topics, from the fagsystem registry ------------------------------------
+
+    def input(self, fagsystem: Fagsystem) -> str:
+        """The input topic of `fagsystem`."""
+        return self.prefix + fagsystemer.contract(fagsystem).topic
+
+    def dryrun(self, fagsystem: Fagsystem) -> str:
+        """The topic `fagsystem`'s dryrun answers go to."""
+        return self.prefix + fagsystemer.contract(fagsystem).dryrun_topic
+
+    def inputs(self) -> dict[str, Fagsystem]:
+        """Every sender's input topic -> its fagsystem."""
+        return {self.prefix + c.topic: c.fagsystem for c in fagsystemer.contracts()}
+
+    def dryruns(self) -> tuple[str, ...]:
+        return tuple(self.prefix + c.dryrun_topic for c in fagsystemer.contracts())
+
+    # Conveniences for the dagpenger-only tools (demo, bench, simulate, latency) and tests.
+    @property
+    def dagpenger(self) -> str:
+        return self.input(dagpenger.FAGSYSTEM)
+
+    @property
+    def dryrun_dp(self) -> str:
+        return self.dryrun(dagpenger.FAGSYSTEM)
 
     def all(self) -> tuple[str, ...]:
-        """Every topic name, in declaration order."""
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        """Every topic name: the senders' inputs, helved's own topics in declaration order
+        with the dryrun topics after `simuleringer`."""
+        own: list[str] = []
+        for f in dataclasses.fields(self):
+            if f.name == "prefix":
+                continue
+            own.append(getattr(self, f.name))
+            if f.name == "simuleringer":
+                own.extend(self.dryruns())
+        return (*self.inputs(), *own)
 
     def compacted(self) -> frozenset[str]:
         """The topics holding confirmed state, which are meant to be log-compacted."""

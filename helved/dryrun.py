@@ -24,13 +24,21 @@ from typing import Any
 
 import orjson
 
+from helved import fagsystemer
 from helved.config import Topics
+from helved.domain.model import Fagsystem
 from helved.records import InRecord, OutRecord
 
 PaidMap = Mapping[str, Mapping[date, int]]
 
-# klassekode -> stønadstype in the answer (dagpenger's klassekoder are their stønad names).
-STØNADSTYPE = {"DAGPENGER": "DAGPENGER", "DAGPENGERFERIE": "DAGPENGERFERIE"}
+
+
+def _stønadstyper(fagsystem: str) -> Mapping[str, str]:
+    """klassekode -> stønadstype in the answer, from the fagsystem's contract."""
+    try:
+        return fagsystemer.contract(Fagsystem(fagsystem)).stønadstyper
+    except (KeyError, ValueError):
+        return {}
 
 
 def _month(d: date) -> tuple[int, int]:
@@ -65,6 +73,7 @@ def simulation_result(
 ) -> dict[str, Any]:
     """The `v2` answer, or the `info` answer when nothing would change."""
     per_month: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    stønadstyper = _stønadstyper(fagsystem)
     for klassekode in sorted(set(before) | set(after)):
         b_months = _by_month(before.get(klassekode, {}))
         a_months = _by_month(after.get(klassekode, {}))
@@ -91,7 +100,7 @@ def simulation_result(
                     "fagsystem": fagsystem,
                     "sakId": sak_id,
                     "utbetalesTil": utbetales_til,
-                    "stønadstype": STØNADSTYPE.get(klassekode, klassekode),
+                    "stønadstype": stønadstyper.get(klassekode, klassekode),
                     "tidligereUtbetalt": b_sum,
                     "nyttBeløp": a_sum,
                     "posteringer": posteringer,
@@ -152,6 +161,15 @@ def request_date(rec: OutRecord | InRecord) -> date:
         return date.min
 
 
+def _dryrun_topic(topics: Topics, fagsystem: str) -> str:
+    """The dryrun topic of the request's fagsystem (header `fagsystem`); dagpenger's when the
+    header names no registered fagsystem."""
+    try:
+        return topics.dryrun(Fagsystem(fagsystem))
+    except (KeyError, ValueError):
+        return topics.dryrun_dp
+
+
 def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
     """Ask OS's simulation service (`emulator.simulate_request`) and build the dryrun answer
     and the request's final status (OK, or FEILET when OS would reject the Oppdrag)."""
@@ -159,7 +177,7 @@ def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) 
     from helved.emulator.xml import Unparseable, header_of, parse_document
 
     headers = tuple((k, v) for k, v in rec.headers if k in ("original-key", "fagsystem", "src-topic", "src-partition", "src-offset"))
-    fagsystem = (rec.header("fagsystem") or b"DAGPENGER").decode(errors="replace")
+    fagsystem = (rec.header("fagsystem") or b"").decode(errors="replace")
     status: dict[str, Any]
     out: list[OutRecord] = []
     try:
@@ -177,7 +195,7 @@ def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) 
             utbetales_til=utbetales_til or "",
             request_date=request_date(rec),
         )
-        out.append(OutRecord(topics.dryrun_dp, rec.key, orjson.dumps(result), headers, rec.timestamp_ms))
+        out.append(OutRecord(_dryrun_topic(topics, fagsystem), rec.key, orjson.dumps(result), headers, rec.timestamp_ms))
         status = {"status": "OK", "detaljer": None, "error": None, "simulering": True}
     else:
         code = 400 if verdict.alvorlighetsgrad == "08" else 500

@@ -23,8 +23,7 @@ import orjson
 
 from helved import codec
 from helved.config import Topics
-from helved.domain.codes import fagsystem_for_fagområde
-from helved.domain.dagpenger import parse_request
+from helved import fagsystemer
 from helved.domain.model import Fagsystem, Kvittering, Request, SakKey, Source, StatusKind
 from helved.domain.sak import (
     ConfirmedOut,
@@ -129,6 +128,7 @@ class Pipeline:
         # Write the sak's state to `topics.sak_state` after every event it applies (the
         # changelog the state is restored from when a recovery volume is lost).
         self.changelog = changelog
+        self._inputs = topics.inputs()  # input topic -> fagsystem
         self._encoders: dict[type, Callable[..., Iterable[OutRecord]]] = {
             StatusOut: self._status,
             OppdragOut: self._oppdrag,
@@ -149,11 +149,12 @@ class Pipeline:
         that is no input go to the DLQ unanswered, never to a parser."""
         if rec.topic == self.topics.kvittering:
             return self.kvittering(rec)
-        if rec.topic == self.topics.dagpenger:
+        fagsystem = self._inputs.get(rec.topic)
+        if fagsystem is not None:
             if not rec.key:
                 log.warning("request %s[%d]@%d to the DLQ: no key", rec.topic, rec.partition, rec.offset)
                 return self._dlq_only(rec, DlqReason.MISSING_KEY, "a request needs a key to be answered")
-            return self.split(rec)
+            return self.split(rec, fagsystem)
         log.warning("record %s[%d]@%d to the DLQ: not an input topic", rec.topic, rec.partition, rec.offset)
         return self._dlq_only(rec, DlqReason.UNKNOWN_TOPIC, f"{rec.topic!r} is not an input topic of helved")
 
@@ -184,9 +185,11 @@ class Pipeline:
             return self._dlq_only(rec, "NOT_AN_INTAKE_RECORD", "the intake topic holds a record helved did not write")
         return self.intake(original)
 
-    def split(self, rec: InRecord) -> list[Routed]:
-        """A dagpenger record -> its sak's request event, or FEILET + the raw record on the DLQ."""
+    def split(self, rec: InRecord, fagsystem: Fagsystem) -> list[Routed]:
+        """A request record of `fagsystem` -> its sak's request event, read by the fagsystem's
+        own parser, or FEILET + the raw record on the DLQ."""
         src = source_of(rec)
+        parse = fagsystemer.contract(fagsystem).parse
         dryrun = False
         try:
             if rec.value is None:
@@ -197,14 +200,14 @@ class Pipeline:
                 raise RequestRejected(400, ErrorCode.INVALID_JSON, f"not JSON: {exc.msg}") from exc
             dryrun = isinstance(value, dict) and value.get("dryrun") is True
             avstemming = record_time(rec.timestamp_ms)
-            request = parse_request(value, original_key=rec.key, avstemming=avstemming, source=src)
+            request = parse(value, original_key=rec.key, avstemming=avstemming, source=src)
         except RequestRejected as err:
             log.info("rejected %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, err.code.value)
-            return self._rejected(rec, src, Fagsystem.DAGPENGER, err, dryrun)
+            return self._rejected(rec, src, fagsystem, err, dryrun)
         except Exception as exc:  # a bug: never stop the pipeline, keep the record
             log.exception("bug while reading %s[%d]@%d", rec.topic, rec.partition, rec.offset)
             err = RequestRejected(500, ErrorCode.INTERNAL_ERROR, type(exc).__name__)
-            return self._rejected(rec, src, Fagsystem.DAGPENGER, err, dryrun)
+            return self._rejected(rec, src, fagsystem, err, dryrun)
         return [(request.sak_key.as_json_text(), RequestEvent(request))]
 
     def kvittering(self, rec: InRecord) -> list[Routed]:
@@ -215,7 +218,7 @@ class Pipeline:
                 raise ReceiptRejected("NOT_A_RECEIPT", "the record has no value")
             kv = parse_kvittering(rec.value)
             try:
-                fagsystem = fagsystem_for_fagområde(kv.fagområde)
+                fagsystem = fagsystemer.fagsystem_for_fagområde(kv.fagområde)
             except KeyError:
                 raise ReceiptRejected("NOT_A_RECEIPT", f"unknown fagområde {kv.fagområde!r}") from None
         except ReceiptRejected as err:
@@ -345,7 +348,7 @@ class Pipeline:
                 "message": "Ingen endring: forespørselen gir ingen linjer til Oppdrag",
             }
         )
-        yield OutRecord(self.topics.dryrun_dp, o.original_key, value, hs, self._ts(cause))
+        yield OutRecord(self.topics.dryrun(o.fagsystem), o.original_key, value, hs, self._ts(cause))
 
     def _pending(self, o: PendingOut, cause: Source | InRecord | None) -> Iterable[OutRecord]:
         hs = self._headers(cause, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))

@@ -17,7 +17,7 @@ from itertools import islice
 
 import orjson
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.diff import plan_request
 from helved.domain.model import LinjeKind, Oppdrag, Utbetaling
 from helved.errors import RequestRejected

@@ -39,7 +39,7 @@ from helved.records import InRecord
 OSLO = ZoneInfo("Europe/Oslo")
 FIRST_MONDAY = date(2023, 1, 2)
 WEEKDAY_OFFSETS = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)  # the 10 weekdays of a 14-day meldeperiode
-DAGPENGER = "Dagpenger"
+UTBETALINGSTYPE = "Dagpenger"
 FERIETILLEGG = "DagpengerFerietillegg"
 
 
@@ -88,7 +88,7 @@ def _fragment(mp: _Meldeperiode) -> bytes:
             "dato": (mp.fom + timedelta(days=off)).isoformat(),
             "sats": mp.sats,
             "utbetaltBeløp": 0 if mp.stopped else b,
-            "utbetalingstype": DAGPENGER,
+            "utbetalingstype": UTBETALINGSTYPE,
         }
         for off, b in zip(WEEKDAY_OFFSETS, mp.beløp, strict=True)
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from helved import fagsystemer
 from helved.cli_support import (
     CommandError,
     broker_settings,
@@ -21,17 +22,6 @@ from helved.cli_support import (
     report,
     without_ident,
 )
-
-# Oppdrag's fagområde per fagsystem (spec fagsystemer.md); confirmed utbetalinger name their own.
-FAGOMRÅDE = {
-    "DAGPENGER": "DP",
-    "AAP": "AAP",
-    "TILTAKSPENGER": "TILTPENG",
-    "TILLEGGSSTØNADER": "TILLST",
-    "HISTORISK": "HELSREF",
-    "VALP": "TILSOPP",
-}
-
 
 def confirmed(settings: Any, sak_id: str, fagsystem: str, timeout_s: float) -> dict[str, Any]:
     """{"active": [uid…] | None, "utbetalinger": {uid: utbetaling without ident}}."""
@@ -92,14 +82,15 @@ def print_payments(rows: list[dict[str, Any]], indent: str = "  ") -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.fagsystem not in FAGOMRÅDE:
-            raise CommandError(f"unknown fagsystem {args.fagsystem!r}: one of {', '.join(FAGOMRÅDE)}", 2)
+        known = {c.fagsystem.value: c for c in fagsystemer.contracts()}
+        if args.fagsystem not in known:
+            raise CommandError(f"unknown fagsystem {args.fagsystem!r}: one of {', '.join(known)}", 2)
         state = os_state_dir(args.os_state)
         settings = broker_settings(args.broker_timeout)
         found = confirmed(settings, args.sak_id, args.fagsystem, args.timeout)
         fagområde = next(
             (u.get("fagområde") for u in found["utbetalinger"].values() if u.get("fagområde")),
-            FAGOMRÅDE[args.fagsystem],
+            known[args.fagsystem].fagområder[0],
         )
         paid: list[dict[str, Any]] | None = None
         os_note = None
@@ -147,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sak", help="a sak's confirmed utbetalinger (and what OS pays, with --os-state)")
     p.add_argument("sak_id", metavar="SAKID")
-    p.add_argument("--fagsystem", default="DAGPENGER", help="default DAGPENGER")
+    first = fagsystemer.contracts()[0].fagsystem.value
+    p.add_argument(
+        "--fagsystem",
+        default=first,
+        help=f"one of {', '.join(c.fagsystem.value for c in fagsystemer.contracts())} (default {first})",
+    )
     p.add_argument(
         "--os-state", help="the OS emulator service's state directory (default: HELVED_OS_STATE_DIR)"
     )

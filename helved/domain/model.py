@@ -108,7 +108,7 @@ class SakKey:
 
     def as_json_text(self) -> str:
         """The key of `helved.saker.v1` and the routing key of the sak step (spec §2):
-        `{"sakId":"SAK-17","fagsystem":"DAGPENGER"}`, byte-stable, valid JSON for any sakId."""
+        `{"sakId":"SAK-17","fagsystem":"AAP"}`, byte-stable, valid JSON for any sakId."""
         return json.dumps({"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":"))
 
 

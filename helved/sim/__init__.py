@@ -50,6 +50,8 @@ from bytewax.testing import run_main
 from dataflows.helved_flow import IntakeLink, build_flow
 from helved.bridge import Journal, OsBridge
 from helved.config import Topics
+from helved.domain.model import SakKey
+from helved.fagsystemer import dagpenger
 from helved.emulator import Faults, OsEmulator, parse_oppdrag
 from helved.emulator.ledger import paid as ledger_paid
 from helved.records import InRecord, OutRecord
@@ -156,9 +158,10 @@ def _senders(rng: random.Random, world: World) -> list[Sender]:
 
 
 def expected_paid(message: dict[str, Any]) -> dict[str, dict[date, int]]:
-    """What OS should pay for a decision: its paid days (klassekode DAGPENGER)."""
+    """What OS should pay for a decision: its paid days (dagpenger's one daily klassekode)."""
     days = {date.fromisoformat(d["dato"]): d["utbetaltBeløp"] for d in message["utbetalinger"] if d["utbetaltBeløp"]}
-    return {"DAGPENGER": dict(sorted(days.items()))} if days else {}
+    klassekode = dagpenger.STØNADER["Dagpenger"].klassekode
+    return {klassekode: dict(sorted(days.items()))} if days else {}
 
 
 class _Gateway:
@@ -319,7 +322,7 @@ class Simulation:
             read=lambda step_id, f: op.input(step_id, f, LogSource(self.log, [topics.intake], clock=clock)),
         )
         flow = build_flow(
-            LogSource(self.log, [topics.dagpenger, topics.kvittering], clock=clock, ticks=True),
+            LogSource(self.log, [*topics.inputs(), topics.kvittering], clock=clock, ticks=True),
             LogSink(self.log, plan, last_topics=[topics.sak_state]),
             topics,
             link=link if self.world.intake_topic else None,
@@ -502,7 +505,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _sak_key(sak: str) -> str:
-    return orjson.dumps({"sakId": sak, "fagsystem": "DAGPENGER"}).decode()
+    return SakKey(sak, dagpenger.FAGSYSTEM).as_json_text()
 
 
 def _fmt(p: dict[str, dict[date, int]]) -> str:

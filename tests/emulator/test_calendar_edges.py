@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import SimuleringOut, on_request
 from helved.dryrun import answer_simulering
 from helved.emulated_os import EmulatedOs, payment_rows

@@ -17,7 +17,7 @@ import orjson
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import OppdragOut, on_receipt, on_request
 from helved.emulator import OsEmulator
 from helved.emulator.xml import Unparseable

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import orjson
 import pytest
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.diff import MAX_LINJER
 from helved.domain.model import Kvittering, Source
 from helved.domain.sak import OppdragOut, SakState, already_applied, mark_applied, on_receipt, on_request

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.ids import delytelse_id, encode_parts, utbetaling_uid
 from helved.domain.model import Periode, Periodetype
 from helved.domain.periods import Day, merge_days, validate_perioder

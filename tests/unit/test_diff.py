@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from helved.domain.dagpenger import STØNADER
+from helved.fagsystemer.dagpenger import STØNADER
 from helved.domain.diff import UpdateLines, plan_request, update_lines
 from helved.domain.model import Action, Fagsystem, LinjeKind, Periode, Request, SakKey, Tail, Utbetaling
 from helved.errors import RequestRejected

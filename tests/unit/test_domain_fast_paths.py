@@ -10,7 +10,7 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.ids import UID_NAMESPACE, delytelse_id, encode_parts, utbetaling_uid
 from helved.domain.model import Periode, Periodetype
 from helved.domain.periods import Day, continues, merge_days
@@ -109,7 +109,7 @@ def raw_days(draw):
 def test_a_request_is_read_the_same_by_the_fast_and_the_checked_path(days_in):
     """The fast path accepts only what the checked path accepts, with the same result; anything
     else is reported by the checked path."""
-    import helved.domain.dagpenger as dp
+    import helved.fagsystemer.dagpenger as dp
 
     msg = {"sakId": "S", "behandlingId": "B", "ident": "12345678910", "vedtakstidspunktet": "2025-08-18T09:30:00",
            "utbetalinger": days_in}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import OppdragOut, on_receipt, on_request
 from helved.emulator import OsEmulator
 from helved.emulator.xml import with_prefix

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from helved.domain.dagpenger import parse_request
+from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.model import Kvittering, StatusKind
 from helved.domain.sak import (
     ConfirmedOut,

@@ -6,18 +6,30 @@ None) and either returns a `Request` or raises `RequestRejected` with the first 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
+from helved.domain.fields import (
+    MAX_AMOUNT,
+    amount,
+    bounded,
+    date_field,
+    datetime_field,
+    day_date,
+    ident_field,
+    missing,
+    opt_string,
+    string,
+)
+from helved.domain.ids import utbetaling_uid
+from helved.domain.model import Fagsystem, Periodetype, Request, SakKey, Source, Stønad, Utbetaling
+from helved.domain.periods import DayTuple, merge_day_tuples, validate_perioder
 from helved.errors import ErrorCode, bad_request
 
-from .ids import utbetaling_uid
-from .model import Fagsystem, Periodetype, Request, SakKey, Source, Stønad, Utbetaling
-from .periods import DayTuple, merge_day_tuples, validate_perioder
+from .contract import Contract
 
+FAGSYSTEM = Fagsystem.DAGPENGER
 FAGOMRÅDE = "DP"
 DEFAULT_ANSVARLIG = "DP"
 
@@ -25,121 +37,6 @@ STØNADER: Mapping[str, Stønad] = {
     "Dagpenger": Stønad("DAGPENGER", "DAGPENGER", FAGOMRÅDE, Periodetype.UKEDAG),
     "DagpengerFerietillegg": Stønad("DAGPENGERFERIE", "DAGPENGERFERIE", FAGOMRÅDE, Periodetype.EN_GANG),
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Field readers: each raises a 400 naming the field, so a sender can fix its message.
-
-
-def _missing(name: str) -> Exception:
-    return bad_request(ErrorCode.MISSING_FIELD, f"{name} is required")
-
-
-def _str(obj: Mapping[str, Any], name: str, where: str = "") -> str:
-    if name not in obj or obj[name] is None:
-        raise _missing(where + name)
-    value = obj[name]
-    if not isinstance(value, str):
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be a string")
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], name: str, default: str) -> str:
-    if obj.get(name) is None:
-        return default
-    return _str(obj, name)
-
-
-# OS's `Tsats` is a decimal of at most 13 digits.
-MAX_AMOUNT = 9_999_999_999_999
-
-
-def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
-    if name not in obj or obj[name] is None:
-        raise _missing(where + name)
-    value = obj[name]
-    # bool is an int in Python; money is never a bool, a float or a string.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be an integer")
-    if value < 0:
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must not be negative")
-    if value > MAX_AMOUNT:
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be at most {MAX_AMOUNT} (13 digits)")
-    return value
-
-
-# Spec §3: dates exactly `YYYY-MM-DD` (ASCII digits; no week dates such as `2025-W02-1`, no
-# ordinal or basic forms, all of which `date.fromisoformat` also reads), years 1900-9999.
-MIN_YEAR = 1900
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_DATETIME_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T", re.ASCII)
-# The longest date-time worth reading: `2025-08-18T09:30:00.123456+02:00:00.123456`.
-_DATETIME_MAX_LEN = 42
-
-
-@lru_cache(maxsize=65536)
-def day_date(text: str) -> date | None:
-    """`text` as a date when it is exactly `YYYY-MM-DD`, a real day, in years 1900-9999.
-
-    Cached: every request carries the whole sak, so the same few hundred dates come again and
-    again. Only 10-character texts are ever passed in, so the cache stays small."""
-    if len(text) != 10 or _DATE.fullmatch(text) is None:
-        return None
-    try:
-        value = date.fromisoformat(text)
-    except ValueError:  # 2025-02-30
-        return None
-    return value if value.year >= MIN_YEAR else None
-
-
-def _date(obj: Mapping[str, Any], name: str, where: str) -> date:
-    text = _str(obj, name, where)
-    value = day_date(text) if len(text) == 10 else None
-    if value is None:
-        raise bad_request(
-            ErrorCode.INVALID_FIELD, f"{where}{name} must be a date YYYY-MM-DD in the years {MIN_YEAR}-9999"
-        )
-    return value
-
-
-def parse_local_datetime(text: str) -> datetime:
-    """ISO-8601 date-time; a trailing `Z` or offset is accepted and the local wall time kept."""
-    cleaned = text[:-1] if text.endswith(("Z", "z")) else text
-    value = datetime.fromisoformat(cleaned)
-    return value.replace(tzinfo=None)
-
-
-def _datetime(obj: Mapping[str, Any], name: str) -> datetime:
-    """A date-time whose date is `YYYY-MM-DD` (as every date of the message) in the years
-    1900-9999: its date is OS's `vedtakId` and, without a record timestamp, it is the
-    avstemming key, which must be `yyyy-MM-dd-...` with four digits of year."""
-    text = _str(obj, name)
-    try:
-        if not 16 <= len(text) <= _DATETIME_MAX_LEN or _DATETIME_DATE.match(text) is None:
-            raise ValueError(name)
-        value = parse_local_datetime(text)
-    except ValueError:
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be a date-time YYYY-MM-DDTHH:MM:SS") from None
-    if value.year < MIN_YEAR:
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be in the years {MIN_YEAR}-9999")
-    return value
-
-
-def _bounded(value: str, name: str, max_len: int, code: ErrorCode) -> str:
-    if not 1 <= len(value) <= max_len:
-        raise bad_request(code, f"{name} must be 1-{max_len} characters, was {len(value)}")
-    # OS trims its fields: an id with surrounding spaces would come back as another id, and the
-    # kvittering would match nothing. Control characters have no place in an id either.
-    if value != value.strip() or any(not ch.isprintable() for ch in value):
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must not have surrounding spaces or control characters")
-    return value
-
-
-def _ident(value: str) -> str:
-    if len(value) != 11 or not value.isascii() or not value.isdigit():
-        # Never echo the value: it is a person's identity number.
-        raise bad_request(ErrorCode.INVALID_FIELD, "ident must be 11 digits")
-    return value
 
 
 def _fast_groups(days_in: list[Any]) -> dict[tuple[str, str], list[DayTuple]] | None:
@@ -191,13 +88,13 @@ def _read_day(raw: Any, i: int) -> tuple[str, date, int, int, str]:
     where = f"utbetalinger[{i}]."
     if not isinstance(raw, dict):
         raise bad_request(ErrorCode.INVALID_FIELD, f"utbetalinger[{i}] must be an object")
-    meldeperiode = _str(raw, "meldeperiode", where)
+    meldeperiode = string(raw, "meldeperiode", where)
     if not meldeperiode:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{where}meldeperiode must not be empty")
-    dato = _date(raw, "dato", where)
-    sats = _int(raw, "sats", where)
-    beløp = _int(raw, "utbetaltBeløp", where)
-    typ = _str(raw, "utbetalingstype", where)
+    dato = date_field(raw, "dato", where)
+    sats = amount(raw, "sats", where)
+    beløp = amount(raw, "utbetaltBeløp", where)
+    typ = string(raw, "utbetalingstype", where)
     if typ not in STØNADER:
         raise bad_request(ErrorCode.INVALID_FIELD, f"{where}utbetalingstype must be one of {', '.join(STØNADER)}")
     return meldeperiode, dato, sats, beløp, typ
@@ -254,16 +151,16 @@ def parse_request(
         dryrun = False
     if not isinstance(dryrun, bool):
         raise bad_request(ErrorCode.INVALID_FIELD, "dryrun must be true or false")
-    sak_id = _bounded(_str(value, "sakId"), "sakId", 30, ErrorCode.SAKID_LENGTH)
-    behandling_id = _bounded(_str(value, "behandlingId"), "behandlingId", 30, ErrorCode.BEHANDLINGID_LENGTH)
-    ident = _ident(_str(value, "ident"))
-    vedtakstidspunkt = _datetime(value, "vedtakstidspunktet")
-    saksbehandler = _bounded(
-        _opt_str(value, "saksbehandler", DEFAULT_ANSVARLIG), "saksbehandler", 8, ErrorCode.SAKSBEHANDLER_LENGTH
+    sak_id = bounded(string(value, "sakId"), "sakId", 30, ErrorCode.SAKID_LENGTH)
+    behandling_id = bounded(string(value, "behandlingId"), "behandlingId", 30, ErrorCode.BEHANDLINGID_LENGTH)
+    ident = ident_field(string(value, "ident"))
+    vedtakstidspunkt = datetime_field(value, "vedtakstidspunktet")
+    saksbehandler = bounded(
+        opt_string(value, "saksbehandler", DEFAULT_ANSVARLIG), "saksbehandler", 8, ErrorCode.SAKSBEHANDLER_LENGTH
     )
-    beslutter = _bounded(_opt_str(value, "beslutter", DEFAULT_ANSVARLIG), "beslutter", 8, ErrorCode.BESLUTTER_LENGTH)
+    beslutter = bounded(opt_string(value, "beslutter", DEFAULT_ANSVARLIG), "beslutter", 8, ErrorCode.BESLUTTER_LENGTH)
     if "utbetalinger" not in value or value["utbetalinger"] is None:
-        raise _missing("utbetalinger")
+        raise missing("utbetalinger")
     days_in = value["utbetalinger"]
     if not isinstance(days_in, list):
         raise bad_request(ErrorCode.INVALID_FIELD, "utbetalinger must be a list")
@@ -279,7 +176,7 @@ def parse_request(
             groups.setdefault((meldeperiode, typ), []).append((dato, beløp, sats, None))
     check_paid_days(groups)
 
-    sak_key = SakKey(sak_id, Fagsystem.DAGPENGER)
+    sak_key = SakKey(sak_id, FAGSYSTEM)
     utbetalinger: list[Utbetaling] = []
     for (meldeperiode, typ), days in groups.items():
         stønad = STØNADER[typ]
@@ -316,3 +213,14 @@ def parse_request(
         avstemming=avstemming or vedtakstidspunkt,
         source=source,
     )
+
+
+CONTRACT = Contract(
+    fagsystem=FAGSYSTEM,
+    topic="teamdagpenger.utbetaling.v1",
+    dryrun_topic="helved.dryrun-dp.v1",
+    parse=parse_request,
+    fagområder=(FAGOMRÅDE,),
+    # dagpenger's klassekoder are their stønad names
+    stønadstyper={s.klassekode: s.name for s in STØNADER.values()},
+)
