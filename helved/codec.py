@@ -54,13 +54,14 @@ def encode_utbetaling(u: Utbetaling) -> bytes:
     return orjson.dumps(utbetaling_dict(u))
 
 
-def detaljer(oppdrag: Oppdrag, ytelse: str) -> dict[str, Any]:
-    """`detaljer` of a status: the Oppdrag's lines sorted by fom, beløp 0 on opphør lines.
+def detaljer(oppdrag: Oppdrag, ytelse: str, more: tuple[Oppdrag, ...] = ()) -> dict[str, Any]:
+    """`detaljer` of a status: the lines of the request's Oppdrag (`oppdrag`, then `more` when
+    it sends one per fagområde) sorted by fom, beløp 0 on opphør lines.
 
     An opphør line is shown from its `datoStatusFom` to the end of the line it stops.
     """
     linjer = []
-    for ln in oppdrag.linjer:
+    for ln in (ln for o in (oppdrag, *more) for ln in o.linjer):
         opph = ln.kind is LinjeKind.OPPH
         fom = ln.opphør_fom if opph and ln.opphør_fom else ln.periode.fom
         linjer.append(
@@ -80,7 +81,7 @@ def detaljer(oppdrag: Oppdrag, ytelse: str) -> dict[str, Any]:
 def status_dict(s: StatusOut) -> dict[str, Any]:
     return {
         "status": s.status.value,
-        "detaljer": detaljer(s.oppdrag, s.fagsystem.value) if s.oppdrag is not None else None,
+        "detaljer": detaljer(s.oppdrag, s.fagsystem.value, s.more_oppdrag) if s.oppdrag is not None else None,
         "error": (
             {"statusCode": s.error.status_code, "msg": s.error.msg, "doc": s.error.doc} if s.error is not None else None
         ),

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from helved.errors import ErrorCode, RequestRejected, bad_request
 
 from .ids import delytelse_id
-from .model import Action, Linje, LinjeKind, Oppdrag, Periode, Request, Tail, Utbetaling
+from .model import Action, Avvent, Linje, LinjeKind, Oppdrag, Periode, Request, Tail, Utbetaling
 
 ONE_DAY = timedelta(days=1)
 
@@ -151,12 +151,31 @@ MAX_LINJER = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """The outcome of the diff: the Oppdrag to send (None: nothing to send) and the
-    utbetalinger as they become current when OS accepts it."""
+class Part:
+    """One Oppdrag of a plan and the utbetalinger as they become current when OS accepts it."""
 
-    oppdrag: Oppdrag | None
+    oppdrag: Oppdrag
     pending: tuple[Utbetaling, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The outcome of the diff: one part per (sak, fagområde) that has something to send, in
+    fagområde order (settled rule 1). No parts: nothing to send."""
+
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def oppdrag(self) -> Oppdrag | None:
+        """The plan's only Oppdrag (None when there is nothing to send). A plan over several
+        fagområder has no single Oppdrag: use `parts`."""
+        if len(self.parts) > 1:
+            raise ValueError("a plan over several fagområder has several Oppdrag")
+        return self.parts[0].oppdrag if self.parts else None
+
+    @property
+    def pending(self) -> tuple[Utbetaling, ...]:
+        return tuple(u for part in self.parts for u in part.pending)
 
 
 def plan_request(
@@ -165,12 +184,16 @@ def plan_request(
     *,
     seq: int,
     accepted: frozenset[str],
+    avvent: Mapping[str, Avvent] | None = None,
 ) -> Plan:
-    """Diff `request` against `confirmed` and build the one Oppdrag of the sak (spec §5).
+    """Diff `request` against `confirmed` and build one Oppdrag per fagområde it changes
+    (spec §5, `fagsystemer.md` settled rules 1 and 3).
 
-    `seq` is the number of Oppdrag built for the sak before this one (it seeds the
-    delytelseIds); `accepted` the fagområder OS has accepted an Oppdrag for on this sak
-    (decides kodeEndring NY/ENDR). Raises `RequestRejected` for any broken rule: the request
+    `seq` is the number of plans built for the sak before this one (it seeds the delytelseIds,
+    numbered across all Oppdrag of the plan); `accepted` the fagområder OS has accepted an
+    Oppdrag for on this sak (kodeEndring NY/ENDR per fagområde); `avvent` the avvent OS last
+    accepted per fagområde (AAP: a request whose only change is its avvent sends an Oppdrag
+    with the avvent and no lines). Raises `RequestRejected` for any broken rule: the request
     then fails as a whole.
     """
     changes = _changes(request, confirmed)
@@ -179,26 +202,26 @@ def plan_request(
     vedtaksdato = request.vedtakstidspunkt.date()
 
     linjer: list[Linje] = []
-    pending: list[Utbetaling] = []
+    by_fagområde: dict[str, tuple[list[Linje], list[Utbetaling]]] = {}
 
     def add(kind: LinjeKind, u: Utbetaling, periode: Periode, ref: str | None, opphør: date | None, lid: str) -> None:
-        linjer.append(
-            Linje(
-                kind=kind,
-                uid=u.uid,
-                delytelse_id=lid,
-                ref_delytelse_id=ref,
-                klassekode=u.stønad.klassekode,
-                periodetype=u.stønad.periodetype,
-                periode=periode,
-                opphør_fom=opphør,
-                vedtaksdato=vedtaksdato,
-                saksbehandler=request.saksbehandler,
-                beslutter=request.beslutter,
-                utbetales_til=request.ident,
-                henvisning=request.behandling_id,
-            )
+        linje = Linje(
+            kind=kind,
+            uid=u.uid,
+            delytelse_id=lid,
+            ref_delytelse_id=ref,
+            klassekode=u.stønad.klassekode,
+            periodetype=u.stønad.periodetype,
+            periode=periode,
+            opphør_fom=opphør,
+            vedtaksdato=vedtaksdato,
+            saksbehandler=request.saksbehandler,
+            beslutter=request.beslutter,
+            utbetales_til=request.ident,
+            henvisning=request.behandling_id,
         )
+        linjer.append(linje)
+        by_fagområde.setdefault(u.stønad.fagområde, ([], []))[0].append(linje)
 
     for ch in changes:
         tail = ch.prev_tail
@@ -210,10 +233,18 @@ def plan_request(
             lid = delytelse_id(fagsystem, sak_id, seq, len(linjer))
             add(LinjeKind.NY, ch.after, periode, tail.delytelse_id if tail else None, None, lid)
             tail = Tail(lid, periode)
-        pending.append(replace(ch.after, tail=tail))
+        by_fagområde.setdefault(ch.after.stønad.fagområde, ([], []))[1].append(replace(ch.after, tail=tail))
 
-    if not linjer:
-        return Plan(None, ())
+    # AAP's avvent: compared with what OS last accepted for the fagområde (settled rule 9).
+    new_avvent = request.avvent
+    if new_avvent is not None:
+        fagområder = {u.stønad.fagområde for u in request.utbetalinger} | {
+            u.stønad.fagområde for u in confirmed.values()
+        }
+        for fagområde in fagområder:
+            if (avvent or {}).get(fagområde) != new_avvent:
+                by_fagområde.setdefault(fagområde, ([], []))
+
     if len(linjer) > MAX_LINJER:
         raise RequestRejected(
             400,
@@ -221,25 +252,28 @@ def plan_request(
             f"the Oppdrag would have {len(linjer)} lines; at most {MAX_LINJER} fit in one Oppdrag",
         )
 
-    fagområder = {ch.after.stønad.fagområde for ch in changes}
-    if len(fagområder) != 1:
-        # One Oppdrag per (sak, fagområde) is planned work (tilleggsstønader); dagpenger never
-        # mixes fagområder. Fail loudly rather than send a wrong Oppdrag.
-        raise RequestRejected(500, ErrorCode.INTERNAL_ERROR, "a request spanning several fagområder")
-    fagområde = fagområder.pop()
-    betalende = next((ln.periode.betalende_enhet for ln in linjer if ln.periode.betalende_enhet), None)
-    oppdrag = Oppdrag(
-        kode_endring="ENDR" if fagområde in accepted else "NY",
-        fagområde=fagområde,
-        fagsystem_id=sak_id,
-        utbet_frekvens="MND",
-        oppdrag_gjelder_id=request.ident,
-        saksbehandler=request.saksbehandler,
-        # The record's time, to the millisecond, plus the sak's Oppdrag count in microseconds:
-        # every Oppdrag of a sak is then unique in what its kvittering echoes, even a resend
-        # identical in lines to one OS rejected (opphør lines reuse the tail's id).
-        avstemming=(request.avstemming or request.vedtakstidspunkt) + timedelta(microseconds=seq % 1000),
-        betalende_enhet=betalende,
-        linjer=tuple(linjer),
-    )
-    return Plan(oppdrag, tuple(pending))
+    # The record's time, to the millisecond, plus the sak's plan count in microseconds: every
+    # Oppdrag of a sak is then unique in what its kvittering echoes, even a resend identical in
+    # lines to one OS rejected (opphør lines reuse the tail's id). Two Oppdrag of one plan differ
+    # in fagområde.
+    avstemming = (request.avstemming or request.vedtakstidspunkt) + timedelta(microseconds=seq % 1000)
+    parts: list[Part] = []
+    for fagområde in sorted(by_fagområde):
+        lines, pending = by_fagområde[fagområde]
+        if not lines and new_avvent is None:
+            continue
+        betalende = next((ln.periode.betalende_enhet for ln in lines if ln.periode.betalende_enhet), None)
+        oppdrag = Oppdrag(
+            kode_endring="ENDR" if fagområde in accepted else "NY",
+            fagområde=fagområde,
+            fagsystem_id=sak_id,
+            utbet_frekvens=request.utbet_frekvens,
+            oppdrag_gjelder_id=request.ident,
+            saksbehandler=request.saksbehandler,
+            avstemming=avstemming,
+            betalende_enhet=betalende,
+            linjer=tuple(lines),
+            avvent=new_avvent,
+        )
+        parts.append(Part(oppdrag, tuple(pending)))
+    return Plan(tuple(parts))

@@ -164,6 +164,19 @@ class Utbetaling:
 
 @picklable
 @dataclass(frozen=True, slots=True)
+class Avvent:
+    """An `avvent-118` on the Oppdrag (AAP): OS holds the payment for the period. `årsak` is
+    OS's code (AVAV, AVRK) or None; `feilregistrering` is written `J`/`N`."""
+
+    fom: date
+    tom: date
+    overføres: date | None = None
+    årsak: str | None = None
+    feilregistrering: bool = False
+
+
+@picklable
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a request or receipt came from: enough to put the raw record on the DLQ."""
 
@@ -200,6 +213,10 @@ class Request:
     # Avstemming time (Europe/Oslo wall time) derived from the record, never from the clock.
     avstemming: datetime | None = None
     source: Source | None = field(default=None, compare=False, repr=False)
+    # `utbetFrekvens` of its Oppdrag: MND, except HISTORISK (ENG).
+    utbet_frekvens: str = "MND"
+    # AAP's avvent: compared like the periods (settled rule 9); None for every other sender.
+    avvent: Avvent | None = None
 
 
 class LinjeKind(StrEnum):
@@ -241,6 +258,8 @@ class Oppdrag:
     avstemming: datetime
     betalende_enhet: str | None
     linjer: tuple[Linje, ...]
+    # AAP: OS holds the payment (`avvent-118`); an Oppdrag may carry only this and no lines.
+    avvent: Avvent | None = None
 
     @property
     def delytelse_ids(self) -> frozenset[str]:

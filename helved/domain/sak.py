@@ -3,12 +3,18 @@
 Both transitions are pure: `(state | None, event) -> (state, outputs)`. The dataflow keeps one
 `SakState` per sak key and carries the outputs out; it adds nothing of its own.
 
+A request may send several Oppdrag at once, one per fagområde (tilleggsstønader; settled rule
+3); they are in flight together and the request is final when every one has its receipt.
+
 Ordering protocol of a receipt (`on_receipt`), which the code below follows step by step:
-  1. match the receipt to the Oppdrag in flight by its lines (delytelseIds and henvisning);
-     anything else changes nothing and is reported;
-  2. on 00/04 make the pending utbetalinger confirmed and emit them and the sak's uid list;
-  3. only then emit the final status (OK only after the confirmed state is updated);
-  4. clear the in-flight slot and process waiting requests in arrival order until one sends an
+  1. match the receipt to an unanswered Oppdrag in flight by its lines (delytelseIds,
+     henvisning, avstemming key); anything else changes nothing and is reported;
+  2. record the answer; while another Oppdrag of the request is unanswered, stop here;
+  3. make the pending utbetalinger of every accepted (00/04) Oppdrag confirmed and emit them
+     and the sak's uid list (never one OS rejected);
+  4. only then emit the final status: OK when all were accepted (OK only after the confirmed
+     state is updated), else FEILET naming the rejected fagområder;
+  5. clear the in-flight slot and process waiting requests in arrival order until one sends
      Oppdrag or none are left.
 """
 
@@ -20,7 +26,7 @@ from datetime import datetime
 from helved.errors import ErrorCode, RequestRejected
 
 from .diff import Plan, plan_request
-from .model import Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling, picklable
+from .model import Avvent, Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling, picklable
 
 ACCEPTED = ("00", "04")
 REJECTED = ("08", "12")
@@ -45,6 +51,9 @@ class StatusOut:
     oppdrag: Oppdrag | None = None  # the detaljer are derived from it
     error: Error | None = None
     simulering: bool = False
+    # The request's other Oppdrag when it sends several (one per fagområde): the MOTTATT
+    # lists the lines of all of them.
+    more_oppdrag: tuple[Oppdrag, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +129,32 @@ Output = (
 
 @picklable
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """One Oppdrag of the request in flight, and OS's answer once it came."""
+
+    oppdrag: Oppdrag
+    pending: tuple[Utbetaling, ...]
+    # None until its receipt: (alvorlighetsgrad, beskrMelding)
+    answer: tuple[str, str | None] | None = None
+
+
+@picklable
+@dataclass(frozen=True, slots=True)
 class InFlight:
-    """The one Oppdrag of the sak that OS has not answered yet."""
+    """The request of the sak whose Oppdrag (one per fagområde) OS has not all answered yet."""
 
     original_key: str | None
     behandling_id: str
-    oppdrag: Oppdrag
-    pending: tuple[Utbetaling, ...]
+    sent: tuple[Sent, ...]
+
+    @property
+    def oppdrag(self) -> Oppdrag:
+        """The first Oppdrag of the request (the only one unless it spans fagområder)."""
+        return self.sent[0].oppdrag
+
+    @property
+    def pending(self) -> tuple[Utbetaling, ...]:
+        return tuple(u for s in self.sent for u in s.pending)
 
 
 @picklable
@@ -148,6 +176,8 @@ class SakState:
     # that order), so a record at or below its mark is a replay of one already applied (the
     # intake stage re-reads its inputs after a crash) and is dropped (spec §11).
     applied: dict[tuple[str, int], int] = field(default_factory=dict)
+    # fagområde -> the avvent (AAP) OS last accepted on it.
+    avvent: dict[str, Avvent] = field(default_factory=dict)
 
     @property
     def active_uids(self) -> tuple[str, ...]:
@@ -180,7 +210,7 @@ def _feilet(req: Request, err: RequestRejected) -> StatusOut:
 
 
 def _plan(state: SakState, req: Request) -> Plan:
-    return plan_request(req, state.confirmed, seq=state.seq, accepted=state.accepted)
+    return plan_request(req, state.confirmed, seq=state.seq, accepted=state.accepted, avvent=state.avvent)
 
 
 def _process(state: SakState, req: Request) -> tuple[SakState, list[Output]]:
@@ -190,11 +220,14 @@ def _process(state: SakState, req: Request) -> tuple[SakState, list[Output]]:
         plan = _plan(state, req)
     except RequestRejected as err:
         return state, [_feilet(req, err)]
-    if plan.oppdrag is None:
+    if not plan.parts:
         return state, [StatusOut(req.original_key, fagsystem, StatusKind.OK)]
-    flight = InFlight(req.original_key, req.behandling_id, plan.oppdrag, plan.pending)
-    out: list[Output] = [StatusOut(req.original_key, fagsystem, StatusKind.MOTTATT, oppdrag=plan.oppdrag)]
-    out.append(OppdragOut(req.original_key, req.sak_key, plan.oppdrag))
+    flight = InFlight(req.original_key, req.behandling_id, tuple(Sent(p.oppdrag, p.pending) for p in plan.parts))
+    first, *more = (p.oppdrag for p in plan.parts)
+    out: list[Output] = [
+        StatusOut(req.original_key, fagsystem, StatusKind.MOTTATT, oppdrag=first, more_oppdrag=tuple(more))
+    ]
+    out.extend(OppdragOut(req.original_key, req.sak_key, p.oppdrag) for p in plan.parts)
     out.extend(PendingOut(req.original_key, u) for u in plan.pending)
     return replace(state, seq=state.seq + 1, in_flight=flight), out
 
@@ -205,12 +238,12 @@ def _dryrun(state: SakState, req: Request) -> list[Output]:
         plan = _plan(state, req)
     except RequestRejected as err:
         return [_feilet(req, err)]
-    if plan.oppdrag is None:
+    if not plan.parts:
         return [
             NoChangeOut(req.original_key, req.sak_key.fagsystem),
             StatusOut(req.original_key, req.sak_key.fagsystem, StatusKind.OK, simulering=True),
         ]
-    return [SimuleringOut(req.original_key, req.sak_key, plan.oppdrag)]
+    return [SimuleringOut(req.original_key, req.sak_key, p.oppdrag) for p in plan.parts]
 
 
 def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Output]]:
@@ -225,11 +258,12 @@ def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Out
     return _process(state, req)
 
 
-def _matches(flight: InFlight, kv: Kvittering) -> bool:
-    """The receipt echoes exactly the Oppdrag in flight: same sak, same lines (ids, what they
-    stop, periods, amounts, chaining), same henvisning and the same avstemming key (a receipt that echoes none matches nothing, spec §7).
+def _matches(flight: InFlight, sent: Sent, kv: Kvittering) -> bool:
+    """The receipt echoes exactly this Oppdrag of the request in flight: same sak and
+    fagområde, same lines (ids, what they stop, periods, amounts, chaining), same henvisning
+    and the same avstemming key (a receipt that echoes none matches nothing, spec §7).
     Ids alone are not enough: two opphør-only Oppdrag on one chain share the tail's id."""
-    o = flight.oppdrag
+    o = sent.oppdrag
     return (
         kv.fagområde == o.fagområde
         and kv.fagsystem_id == o.fagsystem_id
@@ -262,31 +296,49 @@ def on_receipt(
         return state, [DeadLetter(source, "NOT_A_RECEIPT", f"alvorlighetsgrad {grad!r} is not 00/04/08/12")]
     # 1. match
     flight = state.in_flight if state is not None else None
-    if state is None or flight is None or not _matches(flight, kv):
+    hit = None
+    if flight is not None:
+        hit = next((i for i, s in enumerate(flight.sent) if s.answer is None and _matches(flight, s, kv)), None)
+    if state is None or flight is None or hit is None:
         return state, [DeadLetter(source, "UNMATCHED_KVITTERING", "matches no Oppdrag in flight for this sak")]
+
+    # 2. record the answer; wait for the request's other Oppdrag
+    answered = replace(flight.sent[hit], answer=(grad, kv.beskr_melding))
+    flight = replace(flight, sent=flight.sent[:hit] + (answered,) + flight.sent[hit + 1 :])
+    if any(s.answer is None for s in flight.sent):
+        return replace(state, in_flight=flight), []
 
     fagsystem = state.sak_key.fagsystem
     out: list[Output] = []
-    if grad in ACCEPTED:
-        # 2. the new state becomes current
+    ok = [s for s in flight.sent if s.answer is not None and s.answer[0] in ACCEPTED]
+    rejected = [s for s in flight.sent if s.answer is not None and s.answer[0] in REJECTED]
+    # 3. what OS accepted becomes current, and only that
+    if ok:
         confirmed = dict(state.confirmed)
-        for u in flight.pending:
-            confirmed[u.uid] = u
-        state = replace(state, confirmed=confirmed, accepted=state.accepted | {flight.oppdrag.fagområde})
-        out.extend(ConfirmedOut(flight.original_key, u) for u in flight.pending)
+        avvent = dict(state.avvent)
+        for s in ok:
+            for u in s.pending:
+                confirmed[u.uid] = u
+            if s.oppdrag.avvent is not None:
+                avvent[s.oppdrag.fagområde] = s.oppdrag.avvent
+        state = replace(
+            state,
+            confirmed=confirmed,
+            accepted=state.accepted | {s.oppdrag.fagområde for s in ok},
+            avvent=avvent,
+        )
+        out.extend(ConfirmedOut(flight.original_key, u) for s in ok for u in s.pending)
         out.append(SakerOut(state.sak_key, state.active_uids))
-        out.extend(PendingCleared(u.uid) for u in flight.pending)
-        # 3. then the status
-        error = Error(200, kv.beskr_melding or "") if grad == "04" else None
+    out.extend(PendingCleared(u.uid) for u in flight.pending)
+    # 4. then the status
+    if not rejected:
+        warnings = [s.answer[1] or "" for s in ok if s.answer is not None and s.answer[0] == "04"]
+        error = Error(200, "; ".join(warnings)) if warnings else None
         out.append(StatusOut(flight.original_key, fagsystem, StatusKind.OK, error=error))
     else:
-        out.extend(PendingCleared(u.uid) for u in flight.pending)
-        code = 400 if grad == "08" else 500
-        kind = ErrorCode.OPPDRAG_REJECTED if grad == "08" else ErrorCode.OPPDRAG_TECHNICAL_ERROR
-        msg = kv.beskr_melding or kind.value
-        out.append(StatusOut(flight.original_key, fagsystem, StatusKind.FEILET, error=Error(code, msg, None)))
+        out.append(StatusOut(flight.original_key, fagsystem, StatusKind.FEILET, error=_rejection(flight, rejected)))
 
-    # 4. release waiting requests
+    # 5. release waiting requests
     state = replace(state, in_flight=None)
     while state.in_flight is None and state.waiting:
         nxt, rest = state.waiting[0], state.waiting[1:]
@@ -294,3 +346,19 @@ def on_receipt(
         state, more = _process(replace(state, waiting=rest), nxt)
         out.extend(more)
     return state, out
+
+
+def _rejection(flight: InFlight, rejected: list[Sent]) -> Error:
+    """FEILET for a request OS rejected (all or some of its Oppdrag): 400 when every rejection
+    is a functional one (08), else 500 (12). With one Oppdrag the message is OS's own text; with
+    several it names each rejected fagområde with OS's text."""
+    technical = any(s.answer is not None and s.answer[0] == "12" for s in rejected)
+    kind = ErrorCode.OPPDRAG_TECHNICAL_ERROR if technical else ErrorCode.OPPDRAG_REJECTED
+    if len(flight.sent) == 1:
+        answer = rejected[0].answer
+        msg = (answer[1] if answer else None) or kind.value
+    else:
+        msg = "; ".join(
+            f"{s.oppdrag.fagområde}: {(s.answer[1] if s.answer else None) or kind.value}" for s in rejected
+        )
+    return Error(500 if technical else 400, msg, None)

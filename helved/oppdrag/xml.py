@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from helved.domain.model import Kvittering, Linje, LinjeKind, Oppdrag, line_fingerprint
+from helved.domain.model import Avvent, Kvittering, Linje, LinjeKind, Oppdrag, line_fingerprint
 from helved.errors import ReceiptRejected
 
 NS = "http://www.trygdeetaten.no/skjema/oppdrag"
@@ -71,6 +71,17 @@ def linje_fields(ln: Linje, fagsystem_id: str, fmt: Callable[[date], str]) -> li
     return fields
 
 
+def avvent_fields(avvent: Avvent, fmt: Callable[[date], str]) -> list[tuple[str, str]]:
+    """`avvent-118`'s children in schema order: fom, tom, årsak, overføres, feilreg (J/N)."""
+    fields = [("datoAvventFom", fmt(avvent.fom)), ("datoAvventTom", fmt(avvent.tom))]
+    if avvent.årsak is not None:
+        fields.append(("kodeArsak", avvent.årsak))
+    if avvent.overføres is not None:
+        fields.append(("datoOverfores", fmt(avvent.overføres)))
+    fields.append(("feilreg", "J" if avvent.feilregistrering else "N"))
+    return fields
+
+
 def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     """The `oppdrag` element, children in schema order."""
     root = etree.Element(etree.QName(NS, "oppdrag"), nsmap={"ns2": NS})
@@ -88,6 +99,10 @@ def build_oppdrag(oppdrag: Oppdrag) -> etree._Element:
     _sub(a115, "kodeKomponent", oppdrag.fagområde)
     _sub(a115, "nokkelAvstemming", stamp)
     _sub(a115, "tidspktMelding", stamp)
+    if oppdrag.avvent is not None:
+        a118 = _sub(o110, "avvent-118")
+        for tag, text in avvent_fields(oppdrag.avvent, os_date):
+            _sub(a118, tag, text)
     for typ, enhet in oppdrag.enheter:
         e120 = _sub(o110, "oppdrags-enhet-120")
         _sub(e120, "typeEnhet", typ)
@@ -200,6 +215,9 @@ def oppdrag_xml(oppdrag: Oppdrag) -> bytes:
         f"<nokkelAvstemming>{stamp}</nokkelAvstemming><tidspktMelding>{stamp}</tidspktMelding></avstemming-115>"
     )
     parts = [_DECLARATION, _ROOT_OPEN, head]
+    if oppdrag.avvent is not None:
+        fields = "".join(f"<{tag}>{_esc(text)}</{tag}>" for tag, text in avvent_fields(oppdrag.avvent, os_date))
+        parts.append(f"<avvent-118>{fields}</avvent-118>")
     for typ, enhet in enheter:
         parts.append(
             f"<oppdrags-enhet-120><typeEnhet>{typ}</typeEnhet><enhet>{enhet}</enhet>"
