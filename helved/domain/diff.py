@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from helved.errors import ErrorCode, RequestRejected, bad_request
 
@@ -256,7 +256,9 @@ def plan_request(
     # Oppdrag of a sak is then unique in what its kvittering echoes, even a resend identical in
     # lines to one OS rejected (opphør lines reuse the tail's id). Two Oppdrag of one plan differ
     # in fagområde.
-    avstemming = (request.avstemming or request.vedtakstidspunkt) + timedelta(microseconds=seq % 1000)
+    base, step = request.avstemming or request.vedtakstidspunkt, timedelta(microseconds=seq % 1000)
+    # At the very end of the calendar (9999-12-31T23:59:59.999) the step goes backwards instead.
+    avstemming = base + step if base <= datetime.max - step else base - step
     parts: list[Part] = []
     for fagområde in sorted(by_fagområde):
         lines, pending = by_fagområde[fagområde]

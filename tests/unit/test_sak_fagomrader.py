@@ -234,3 +234,12 @@ def test_a_rejected_avvent_is_not_remembered_as_what_os_holds():
     assert state is not None and state.avvent == {}
     _, out = on_request(state, aap_request(AVVENT, key="a3"))
     assert len(sent(out)) == 1  # still a change
+
+
+def test_a_decision_at_the_last_instant_of_the_calendar_still_gets_unique_avstemming_keys():
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999)
+    req = Request("k", AAP, "B1", IDENT, last, "S", "B", False, aap_request(None).utbetalinger, avstemming=last)
+    from helved.domain.diff import plan_request
+
+    keys = {plan_request(req, {}, seq=n, accepted=frozenset()).parts[0].oppdrag.nokkel_avstemming for n in range(3)}
+    assert len(keys) == 3 and all(k.startswith("9999-12-31-23.59.59.") for k in keys)
