@@ -1,166 +1,20 @@
-"""The helved dataflow: Bytewax operators wired to the pure functions of `helved.pipeline`.
+"""The entry point Bytewax loads: `python -m bytewax.run "dataflows.helved_flow:get_flow()"`
+(settings from the environment, see `helved.config`), and waxctl's `dataflow deploy`.
 
-    in ──► intake (flat_map) ──► to-intake ──► intake-out ══ helved.intake.v1 ══╗
-             │  (sak key, Event)                      (keyed by sak: one durable order per sak)
-             │                                                                   ║
-             │                          intake-in ◄══════════════════════════════╝
-             │                              └─► read-intake ──► sak (stateful, keyed by sak) ─┐
-             └─ unanswerable records (FEILET + DLQ, DLQ) ─────────────────────────────────────┴► out
-
-The intake stage routes each input (requests, receipts) to its sak and writes it to the intake
-topic; the sak step reads that topic. After any crash the sak step reads its events again in the
-order they were first written, so it applies a sak's requests in one order whatever partitions
-the sender used (spec §11); the intake stage's own replays are dropped by provenance
-(`SakState.applied`). In-process (`build_flow` without a link: `helved replay`, benchmarks) the
-intake stage feeds the sak step directly.
-
-Run against Kafka with `python -m bytewax.run "dataflows.helved_flow:get_flow()"` (settings from
-the environment, see `helved.config`), or in-process through `build_flow`. Step ids are part of
-Bytewax's recovery key: never rename `sak`, `in` or `intake-in`.
+The flow itself is `helved.flow` (the wiring in `helved/flow/wiring.py`); this module only
+re-exports it, so `dataflows` imports `helved` and never the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from helved.flow import (
+    FLOW_ID,
+    IntakeLink,
+    Restored,
+    SakLogic,
+    build_flow,
+    get_flow,
+    wire,
+)
 
-import bytewax.operators as op
-from bytewax.dataflow import Dataflow, Stream
-from bytewax.inputs import Source
-from bytewax.operators import StatefulLogic
-from bytewax.outputs import Sink
-
-from helved.config import Settings, Topics
-from helved.domain.sak import SakState
-from helved.metrics import METRICS
-from helved.pipeline import Event, Pipeline, Routed
-from helved.records import InRecord, OutRecord
-
-FLOW_ID = "helved"
-
-
-class SakLogic(StatefulLogic[Event, OutRecord, SakState]):
-    """The keyed state of one sak, driven by `Pipeline.apply`.
-
-    The state is an immutable value that transitions replace, never mutate, so a snapshot can
-    return it as it is: no deep copy (the stock `stateful_flat_map` deep-copies on every
-    snapshot). A sak the recovery snapshot does not hold starts from its changelog state when
-    there is one (`restored`: a lost recovery volume, spec §12).
-    """
-
-    def __init__(
-        self,
-        apply: Callable[[SakState | None, Event], tuple[SakState | None, list[OutRecord]]],
-        state: SakState | None,
-        restored: Restored | None = None,
-    ) -> None:
-        self._apply = apply
-        self._state = state
-        self._restored = restored
-        if state is not None and state.in_flight is not None:  # resumed awaiting a receipt
-            METRICS.resumed(state.sak_key.as_json_text())
-
-    def on_item(self, value: Event) -> tuple[list[OutRecord], bool]:
-        if self._state is None and self._restored is not None:
-            self._state = self._restored.take(value.sak_key)
-        self._state, out = self._apply(self._state, value)
-        return out, (StatefulLogic.DISCARD if self._state is None else StatefulLogic.RETAIN)
-
-    def snapshot(self) -> SakState:
-        assert self._state is not None
-        return self._state
-
-
-class Restored(Protocol):
-    """Sak states from the changelog topic, for saker the recovery snapshot does not hold."""
-
-    def take(self, sak_key: str) -> SakState | None: ...
-
-
-@dataclass(frozen=True)
-class IntakeLink:
-    """The intake topic between the intake stage and the sak step: `sink` writes a sak's
-    events (keyed by sak, so one partition holds each sak's events in one durable order) and
-    `read(step_id, flow)` reads them back. Without one (`helved replay`, benchmarks: one
-    in-process source, nothing to reorder) the intake stage feeds the sak step directly."""
-
-    sink: Sink[OutRecord]
-    read: Callable[[str, Dataflow], Stream[InRecord]]
-
-
-@dataclass(frozen=True)
-class Routes:
-    """The two kinds of item a routing step yields."""
-
-    keyed: Stream[tuple[str, Event]]
-    done: Stream[OutRecord]
-
-
-def _route(step_id: str, up: Stream[Routed]) -> Routes:
-    b = op.branch(step_id, up, lambda item: isinstance(item, tuple))
-    return Routes(keyed=b.trues, done=b.falses)  # type: ignore[arg-type]
-
-
-def wire(
-    flow: Dataflow,
-    records: Stream[InRecord],
-    sink: Sink[OutRecord],
-    topics: Topics,
-    *,
-    link: IntakeLink | None = None,
-    restored: Restored | None = None,
-    changelog: bool = False,
-) -> None:
-    """The stages of helved between a stream of input records and a sink of output records."""
-    pipe = Pipeline(topics, changelog=changelog)
-    intake = _route("routed", op.flat_map("intake", records, pipe.intake))  # (sak key, Event) | OutRecord
-    answered = [intake.done]
-    events = intake.keyed
-    if link is not None:
-        op.output("intake-out", op.map("to-intake", intake.keyed, pipe.to_intake), link.sink)
-        back = _route("from-intake", op.flat_map("read-intake", link.read("intake-in", flow), pipe.from_intake))
-        events = back.keyed
-        answered.append(back.done)
-    sak = op.stateful("sak", events, lambda resume: SakLogic(pipe.apply, resume, restored))  # (sak key, OutRecord)
-    outputs = op.merge("outputs", *answered, op.key_rm("unkey", sak))  # OutRecord
-    op.output("out", outputs, sink)
-
-
-def build_flow(
-    source: Source[InRecord],
-    sink: Sink[OutRecord],
-    topics: Topics,
-    *,
-    link: IntakeLink | None = None,
-    restored: Restored | None = None,
-    changelog: bool = False,
-) -> Dataflow:
-    """The whole pipeline over an in-process source (`helved replay`, tests, `helved simulate`)."""
-    flow = Dataflow(FLOW_ID)
-    wire(flow, op.input("in", flow, source), sink, topics, link=link, restored=restored, changelog=changelog)
-    return flow
-
-
-def get_flow(settings: Settings | None = None, *, restored: Restored | None = None, **overrides: Any) -> Dataflow:
-    """The production flow: Kafka in, Kafka out, settings from the environment. The intake
-    topic orders each sak's requests and receipts durably; every sak's state is written to the
-    changelog topic. Without `restored` (started by `python -m bytewax.run` or waxctl rather than
-    `helved run`) it reads the changelog itself, so a sak the recovery snapshot lacks never
-    starts from nothing."""
-    from dataflows.kafka_io import KafkaOutSink, kafka_input
-
-    settings = settings or Settings.from_env()
-    if restored is None:
-        from helved.runner import restore_states
-
-        restored = restore_states(settings, new_recovery_dir=False)
-    topics = settings.topics
-    flow = Dataflow(FLOW_ID)
-    records = kafka_input("in", flow, settings, [*topics.inputs(), topics.kvittering], **overrides)
-    link = IntakeLink(
-        sink=KafkaOutSink(settings),
-        read=lambda step_id, f: kafka_input(step_id, f, settings, [topics.intake], **overrides),
-    )
-    wire(flow, records, KafkaOutSink(settings, later=((topics.oppdrag, topics.simuleringer), (topics.sak_state,))), topics, link=link, restored=restored, changelog=True)
-    return flow
+__all__ = ["FLOW_ID", "IntakeLink", "Restored", "SakLogic", "build_flow", "get_flow", "wire"]

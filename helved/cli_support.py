@@ -34,8 +34,6 @@ from helved.config import Settings
 # Where the OS emulator service keeps its state (`helved os-emulator`, read by `helved sak`).
 OS_STATE_ENV = "HELVED_OS_STATE_DIR"
 
-FINAL = ("OK", "FEILET")
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -104,7 +102,7 @@ def wait_for_broker(settings: Settings, timeout_s: float, slice_s: float = 0.5) 
 def require_topics(settings: Settings, topics: list[str], timeout_s: float = 10.0) -> None:
     """`CommandError` (exit 1) naming the first of `topics` that does not exist. Looks at the
     metadata of all topics, never of one by name (which may auto-create it)."""
-    from helved.follow import TopicMissing, consumer, partitions_of
+    from helved.kafka.consumer import TopicMissing, consumer, partitions_of
 
     c = consumer(settings)
     try:
@@ -124,42 +122,6 @@ def os_state_dir(given: str | None) -> Path | None:
 def report(prog: str, exc: CommandError) -> int:
     print(f"helved {prog}: {exc}", file=sys.stderr)
     return exc.code
-
-
-def without_ident(value: Any) -> Any:
-    """A JSON value with every `ident` field removed (recursively)."""
-    if isinstance(value, dict):
-        return {k: without_ident(v) for k, v in value.items() if k != "ident"}
-    if isinstance(value, list):
-        return [without_ident(v) for v in value]
-    return value
-
-
-def describe_status(status: dict[str, Any]) -> str:
-    """One line for a status value (spec §8), without its status word."""
-    detaljer = status.get("detaljer")
-    error = status.get("error")
-    parts: list[str] = []
-    if status.get("status") == "MOTTATT" and detaljer is None:
-        parts.append("waiting: an Oppdrag for this sak is in flight")
-    if detaljer:
-        linjer = detaljer.get("linjer") or []
-        shown = [
-            f"{ln['klassekode']} {ln['fom']}..{ln['tom']} "
-            + ("stopped" if ln["beløp"] == 0 else f"{ln['beløp']}/day")
-            for ln in linjer[:4]
-        ]
-        more = f" (+{len(linjer) - 4} more)" if len(linjer) > 4 else ""
-        parts.append(f"{len(linjer)} line(s): " + ", ".join(shown) + more)
-    if status.get("status") == "HOS_OPPDRAG":
-        parts.append("handed over to OS")
-    if status.get("status") == "OK" and not detaljer and not error:
-        parts.append("done")
-    if error:
-        parts.append(f"{error.get('statusCode')} {error.get('msg')}")
-    if status.get("simulering"):
-        parts.append("(simulation)")
-    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from helved.domain.model import LinjeKind, Oppdrag, Periode, SakKey, Tail, Utbetaling
-from helved.domain.sak import StatusOut
+from helved.domain.model import LinjeKind, Oppdrag, Periode, SakKey, StatusKind, Tail, Utbetaling
+from helved.domain.sak import Error, StatusOut
 
 
 def _periode(p: Periode) -> dict[str, Any]:
@@ -79,18 +79,28 @@ def detaljer(oppdrag: Oppdrag, ytelse: str, more: tuple[Oppdrag, ...] = ()) -> d
 
 
 def status_dict(s: StatusOut) -> dict[str, Any]:
+    error = Error(s.error.status_code, s.error.msg, s.error.doc) if s.error is not None else None
+    detaljer_ = detaljer(s.oppdrag, s.fagsystem.value, s.more_oppdrag) if s.oppdrag is not None else None
+    return _status(s.status, detaljer_, error, s.simulering)
+
+
+def _status(kind: StatusKind, detaljer_: dict[str, Any] | None, error: Error | None, simulering: bool) -> dict[str, Any]:
+    """The one shape of a status record's value (spec domain.md §8)."""
     return {
-        "status": s.status.value,
-        "detaljer": detaljer(s.oppdrag, s.fagsystem.value, s.more_oppdrag) if s.oppdrag is not None else None,
-        "error": (
-            {"statusCode": s.error.status_code, "msg": s.error.msg, "doc": s.error.doc} if s.error is not None else None
-        ),
-        "simulering": s.simulering,
+        "status": kind.value,
+        "detaljer": detaljer_,
+        "error": {"statusCode": error.status_code, "msg": error.msg, "doc": error.doc} if error is not None else None,
+        "simulering": simulering,
     }
 
 
 def encode_status(s: StatusOut) -> bytes:
     return orjson.dumps(status_dict(s))
+
+
+def encode_verdict(kind: StatusKind, *, error: Error | None = None, simulering: bool = False) -> bytes:
+    """A status without detaljer, as the OS side writes them (HOS_OPPDRAG, a dryrun's verdict)."""
+    return orjson.dumps(_status(kind, None, error, simulering))
 
 
 def encode_saker(uids: tuple[str, ...]) -> bytes:

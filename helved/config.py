@@ -64,6 +64,8 @@ class Topics:
     # (delete, never compact), and the record of each run, keyed by `<fom>..<tom>` (compacted).
     avstemming: str = "helved.avstemming.v1"
     avstemt: str = "helved.avstemt.v1"
+    # The operator console's audit log (`helved console`): who did or read what, when and why.
+    audit: str = "helved.audit.v1"
     prefix: str = ""
 
     def with_prefix(self, prefix: str) -> Topics:

@@ -33,13 +33,15 @@ from typing import Any, TextIO
 
 import orjson
 
-from helved.cli_support import EXIT_INTERRUPTED, describe_status, on_interrupt
+from helved.cli_support import EXIT_INTERRUPTED, on_interrupt
 from helved.config import Settings
-from helved.emulated_os import EmulatedOs, payment_rows
 from helved.emulator import PaidMap
-from helved.follow import Follower, StatusLog
+from helved.emulator.gateway import EmulatedOs
+from helved.kafka.consumer import Follower
 from helved.kafka.partitioner import key_in_same_partition
 from helved.records import InRecord, OutRecord
+from helved.views.payments import Widths, payment_rows, payment_table
+from helved.views.status import StatusLog, describe_status, dlq_error
 
 IDENT = "12345678910"  # a made-up fødselsnummer; never printed
 
@@ -200,6 +202,10 @@ def send_examples(settings: Settings, chosen: list[Example]) -> None:
 # Presentation
 
 
+# The demo's payment tables are a little narrower than `helved sak`'s.
+_DEMO_WIDTHS = Widths(klassekode=15, per_day=7, total=7)
+
+
 class Printer:
     """Prints the demo's events as they arrive: statuses, DLQ records, OS payments."""
 
@@ -236,7 +242,7 @@ class Printer:
                 self.oppdrag.setdefault(rec.key, rec.value)
             return
         if rec.topic == topics.dlq:
-            error = _dedup_code((rec.header("error") or b"").decode(errors="replace"))
+            error = dlq_error(rec)
             self.dlq.append((rec.key, error))
             ex = self.chosen.get(rec.key or "")
             self.say(
@@ -257,7 +263,7 @@ class Printer:
 
     def simulation(self, rec: InRecord) -> None:
         """The dryrun answer as a table: per month, before, after, etterbetaling, feilutbetaling."""
-        from helved.dryrun import month_summary, request_date
+        from helved.os.dryrun import month_summary, request_date
 
         assert rec.value is not None
         result = orjson.loads(rec.value)
@@ -281,16 +287,8 @@ class Printer:
             self.say(f"{indent}OS pays nothing on {sak}")
             return
         self.say(f"{indent}OS now pays on {sak}:")
-        self.say(
-            f"{indent}  {'klassekode':<15} {'fom':<10}  {'tom':<10}  {'days':>4}  {'per day':>7}  {'total':>7}"
-        )
-        for r in rows:
-            self.say(
-                f"{indent}  {r.klassekode:<15} {r.fom.isoformat():<10}  {r.tom.isoformat():<10}"
-                f"  {r.days:>4}  {r.per_day:>7}  {r.total:>7}"
-            )
-        days, total = sum(r.days for r in rows), sum(r.total for r in rows)
-        self.say(f"{indent}  {'total':<15} {'':<10}  {'':<10}  {days:>4}  {'':>7}  {total:>7}")
+        for line in payment_table(rows, indent + "  ", _DEMO_WIDTHS):
+            self.say(line)
 
     def all_final(self) -> bool:
         return all(self.statuses.final(key) is not None for key in self.chosen)
@@ -327,7 +325,7 @@ def run_demo(
 ) -> int:
     """The demo; 0 when every example got its expected final status (or it was stopped).
     `processes` > 1 runs the pipeline as a Bytewax cluster of that many `helved run` processes."""
-    from helved.runner import Stack, StackFailed
+    from helved.devstack import Stack, StackFailed
 
     temp = workdir is None
     workdir = workdir or Path(tempfile.mkdtemp(prefix="helved-demo-"))
@@ -470,12 +468,6 @@ def _kill(stack: Any, workdir: Path | None) -> None:
         stack.broker.stop(0.5)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _dedup_code(error: str) -> str:
-    """`CODE: CODE: text` (the DLQ's reason, then a message that starts with it) -> `CODE: text`."""
-    code, sep, rest = error.partition(": ")
-    return rest if sep and rest.startswith(code + ":") else error
 
 
 EXPECTED_FINAL = {"dp-1001": "OK", "dp-1005": "OK", "dp-1013": "FEILET"}  # the dryrun too: OK

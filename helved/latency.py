@@ -20,10 +20,11 @@ import orjson
 
 from helved.config import Settings
 from helved.demo import decision, meldeperiode
-from helved.follow import Follower, StatusLog
+from helved.devstack import Stack
 from helved.kafka import ReliableProducer
+from helved.kafka.consumer import Follower
 from helved.records import OutRecord
-from helved.runner import Stack
+from helved.views.status import StatusLog
 
 
 def measure(n: int, settings: Settings, workdir: Path, timeout_s: float = 30.0) -> list[float]:

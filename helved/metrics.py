@@ -1,6 +1,6 @@
 """helved's own Prometheus metrics (prometheus-client, the default registry).
 
-Counted where every output passes once (`helved.pipeline.Pipeline`'s encoders: statuses,
+Counted where every output passes once (`helved.flow.encode.record_of`: statuses,
 Oppdrag, simulations and DLQ records, from the intake stage and the sak step alike) and where a
 receipt is applied (the sak step). Label children are bound once per label value and cached,
 so counting an output costs a dict lookup and an increment.
@@ -49,13 +49,13 @@ import urllib.request
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from helved.oslo import OSLO
+
 log = logging.getLogger("helved.metrics")
 
-OSLO = ZoneInfo("Europe/Oslo")
 PORT_ENV = "HELVED_METRICS_PORT"
 DEFAULT_PORT = 9464
 

@@ -2,9 +2,10 @@
 
 Each Oppdrag the flow produces is answered (by a fixed list of receipt codes, or by the OS
 emulator) and the receipt is fed back on the kvittering topic *before* the next input record,
-as OS would answer between two decisions. The loop is closed with a gate: the source hands out
-the next record only when the sink has seen an output caused by the previous one (every input
-yields at least one output, see `helved.pipeline`), and receipts go to the front of the queue.
+as OS would answer between two decisions. The loop is closed with a gate
+(`helved.flow.driver.Gate`): the source hands out the next record only when the sink has seen an
+output caused by the previous one (every input yields at least one output, see
+`helved.flow.intake`), and receipts go to the front of the queue.
 
 File format, one JSON object a line:
     {"topic": str, "key": str|null, "value": ..., "headers": {str: str}, "timestamp": ms}
@@ -24,32 +25,19 @@ from __future__ import annotations
 import re
 import signal
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from bytewax.inputs import DynamicSource, StatelessSourcePartition
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from bytewax.testing import run_main
 
-from dataflows.helved_flow import build_flow
 from helved.config import Topics
 from helved.errors import InputFileError
+from helved.flow.driver import GATE_TIMEOUT_S, Answer, Gate, Simulate, run_loop
 from helved.oppdrag.xml import echo_kvittering
 from helved.records import InRecord, OutRecord
-
-# An answer to one Oppdrag record: zero or more kvittering values (bytes).
-Answer = Callable[[OutRecord], list[bytes]]
-# An answer to one simulation request record: the records OS's side produces (dryrun answer,
-# final status).
-Simulate = Callable[[OutRecord], list[OutRecord]]
-
-GATE_TIMEOUT_S = 30.0
 
 BESKR = {
     "04": "Oppdrag behandlet med varsel (replay)",
@@ -268,8 +256,8 @@ def os_stand_in(codes: list[str] | None, topics: Topics | None = None) -> tuple[
     `codes=None`: the OS emulator's real verdicts. Otherwise the fixed codes; a shadow emulator
     books every Oppdrag a code accepts (00/04), so that dryruns see the payments the codes made.
     """
-    from helved.dryrun import answer_simulering
     from helved.emulator import OsEmulator
+    from helved.os.dryrun import answer_simulering
 
     topics = topics or Topics()
     emulator = OsEmulator()
@@ -306,123 +294,7 @@ def parse_codes(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The closed loop
-
-
-@dataclass
-class Loop:
-    """Shared between the replay source and sink (single worker, one thread)."""
-
-    topics: Topics
-    answer: Answer
-    queue: deque[InRecord]
-    simulate: Simulate | None = None
-    outputs: list[OutRecord] = field(default_factory=list)
-    awaiting: tuple[str, int] | None = None
-    since: float = 0.0
-    offsets: dict[str, int] = field(default_factory=dict)
-    # Set by Ctrl-C: the source ends the input, so the dataflow stops cleanly. (An exception
-    # raised inside a source or sink called by Bytewax becomes a Rust panic on stderr.)
-    interrupted: bool = False
-
-    def next_record(self) -> InRecord | None:
-        if self.interrupted:
-            raise StopIteration
-        if self.awaiting is not None:
-            if time.monotonic() - self.since > GATE_TIMEOUT_S:
-                raise RuntimeError(f"replay: no output for input {self.awaiting} (a bug: every input yields one)")
-            return None
-        if not self.queue:
-            raise StopIteration
-        rec = self.queue.popleft()
-        offset = self.offsets.get(rec.topic, 0)
-        self.offsets[rec.topic] = offset + 1
-        rec = replace(rec, offset=offset)
-        self.awaiting = (rec.topic, offset)
-        self.since = time.monotonic()
-        return rec
-
-    def take(self, items: list[OutRecord]) -> None:
-        receipts: list[InRecord] = []
-        for item in items:
-            self.outputs.append(item)
-            if item.topic == self.topics.simuleringer and self.simulate is not None:
-                self.outputs.extend(self.simulate(item))
-            if item.topic == self.topics.oppdrag:
-                for value in self.answer(item):
-                    receipts.append(
-                        InRecord(self.topics.kvittering, item.key, value, (), 0, 0, item.timestamp_ms)
-                    )
-                    # Written right after the Oppdrag it answers, as the OS bridge would put it
-                    # on the topic, so the output can feed `helved avstemming --records`.
-                    self.outputs.append(
-                        OutRecord(self.topics.kvittering, item.key, value, _receipt_headers(item), item.timestamp_ms)
-                    )
-            if self.awaiting is not None and self._caused_by_awaited(item):
-                self.awaiting = None
-        self.queue.extendleft(reversed(receipts))
-
-    def _caused_by_awaited(self, item: OutRecord) -> bool:
-        """The item names the awaited record as its source. A DLQ record keeps the input's own
-        headers too, and a receipt from the OS bridge carries the bridge's provenance (the
-        Oppdrag it answers): so every (src-topic, src-offset) pair counts, not the first."""
-        assert self.awaiting is not None
-        topic, offset = self.awaiting
-        return (topic.encode(), str(offset).encode()) in provenance_pairs(item)
-
-
-def _receipt_headers(oppdrag: OutRecord) -> tuple[tuple[str, bytes], ...]:
-    """The headers of a receipt written to the output: those the OS bridge copies from the
-    Oppdrag it answers (never its provenance: the receipt is OS's, not the flow's)."""
-    return tuple((k, v) for k, v in oppdrag.headers if k in ("original-key", "fagsystem", "sak", "uids"))
-
-
-def provenance_pairs(rec: OutRecord) -> set[tuple[bytes, bytes]]:
-    """Every (src-topic, src-offset) the record's headers name, each offset paired with the
-    src-topic before it."""
-    pairs: set[tuple[bytes, bytes]] = set()
-    topic: bytes | None = None
-    for name, value in rec.headers:
-        if name == "src-topic":
-            topic = value
-        elif name == "src-offset" and topic is not None:
-            pairs.add((topic, value))
-    return pairs
-
-
-class _LoopPartition(StatelessSourcePartition[InRecord]):
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-
-    def next_batch(self) -> list[InRecord]:
-        rec = self._loop.next_record()
-        return [] if rec is None else [rec]
-
-
-class _LoopSource(DynamicSource[InRecord]):
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _LoopPartition:
-        if worker_count != 1:
-            raise RuntimeError("helved replay runs on one worker")
-        return _LoopPartition(self._loop)
-
-
-class _LoopSinkPartition(StatelessSinkPartition[OutRecord]):
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-
-    def write_batch(self, items: list[OutRecord]) -> None:
-        self._loop.take(items)
-
-
-class _LoopSink(DynamicSink[OutRecord]):
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _LoopSinkPartition:
-        return _LoopSinkPartition(self._loop)
+# The closed loop (`helved.flow.driver.Gate`)
 
 
 def replay_records(
@@ -431,8 +303,7 @@ def replay_records(
     """Run the dataflow over `records`, answering Oppdrag with `answer` and simulation requests
     with `simulate`; every output (and OS's dryrun answers), in order."""
     topics = topics or Topics()
-    loop = Loop(topics, answer, deque(records), simulate)
-    flow = build_flow(_LoopSource(loop), _LoopSink(loop), topics)
+    loop = Gate(topics, answer, deque(records), simulate, timeout_s=GATE_TIMEOUT_S)
     handles_sigint = threading.current_thread() is threading.main_thread()
     if handles_sigint:
 
@@ -441,7 +312,7 @@ def replay_records(
 
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        run_main(flow, epoch_interval=timedelta(seconds=10))
+        run_loop(loop, topics, epoch=timedelta(seconds=10))
     finally:
         if handles_sigint:
             signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
@@ -467,10 +338,3 @@ def replay_file(
             fh.write(record_line(rec, topics))
             fh.write(b"\n")
     return outputs
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open("rb") as fh:
-        for line in fh:
-            if line.strip():
-                yield orjson.loads(line)

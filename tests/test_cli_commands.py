@@ -9,15 +9,15 @@ import orjson
 import pytest
 
 from helved.cli import build_parser, main
-from helved.cli_support import describe_status, without_ident
 from helved.config import Settings
 from helved.demo import examples, meldeperiode
-from helved.emulated_os import payment_rows
+from helved.os.payments import payment_rows
 from helved.emulator import PaidMap
-from helved.follow import StatusLog
 from helved.kafka.partitioner import key_in_same_partition, partition_for
 from helved.records import InRecord
-from helved.runner import RecoveryDirError, prepare_recovery_dir, settings_env
+from helved.startup import RecoveryDirError, prepare_recovery_dir, settings_env
+from helved.views.sak import without_ident
+from helved.views.status import StatusLog, describe_status
 
 
 def test_every_command_is_discovered() -> None:
@@ -84,10 +84,10 @@ def test_in_a_cluster_only_process_0_creates_the_recovery_partitions(tmp_path: P
 
 
 def test_run_takes_the_cluster_options(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import helved.runner
+    import helved.startup
 
     seen: list[Settings] = []
-    monkeypatch.setattr(helved.runner, "run_pipeline", lambda settings, **_: seen.append(settings))
+    monkeypatch.setattr(helved.startup, "run_pipeline", lambda settings, **_: seen.append(settings))
     monkeypatch.setattr("signal.signal", lambda *_: None)  # keep pytest's own Ctrl-C handling
     monkeypatch.setenv("HELVED_BOOTSTRAP_SERVERS", "h:1")
     argv = ["run", "-i", "1", "-a", "127.0.0.1:2101;127.0.0.1:2102", "-w", "3", "--recovery-parts", "9"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helved.domain.model import Fagsystem
 from helved.config import Settings, Topics
 
 SASL_ENV = {
@@ -52,7 +53,13 @@ def test_every_variable_is_read() -> None:
 def test_topics_match_the_spec_and_take_a_prefix() -> None:
     t = Topics()
     assert t.all() == (
+        # every sender's input topic (fagsystemer.md), from the fagsystem registry
         "teamdagpenger.utbetaling.v1",
+        "aap.utbetaling.v1",
+        "helved.utbetalinger-tp.v1",
+        "tilleggsstonader.utbetaling.v1",
+        "historisk.utbetaling.v1",
+        "team-mulighetsrommet.tilskudd.utbetaling-v1",
         "helved.oppdrag.v1",
         "helved.kvittering.v1",
         "helved.status.v1",
@@ -61,11 +68,17 @@ def test_topics_match_the_spec_and_take_a_prefix() -> None:
         "helved.saker.v1",
         "helved.simuleringer.v1",
         "helved.dryrun-dp.v1",
+        "helved.dryrun-aap.v1",
+        "helved.dryrun-tp.v1",
+        "helved.dryrun-ts.v1",
+        "helved.dryrun-historisk.v1",
+        "helved.dryrun-valp.v1",
         "helved.dlq.v1",
         "helved.intake.v1",
         "helved.sak-state.v1",
         "helved.avstemming.v1",
         "helved.avstemt.v1",
+        "helved.audit.v1",
     )
     p = t.with_prefix("x-")
     assert p.all() == tuple("x-" + name for name in t.all())
@@ -76,6 +89,8 @@ def test_topics_match_the_spec_and_take_a_prefix() -> None:
         "x-helved.avstemt.v1",
     }
     assert t.with_prefix("") == t
+    assert p.inputs()["x-aap.utbetaling.v1"] is Fagsystem.AAP
+    assert p.dryrun(Fagsystem.VALP) == "x-helved.dryrun-valp.v1"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helved.dryrun import month_summary, simulation_result
+from helved.os.dryrun import month_summary, simulation_result
 from helved.emulator import OsEmulator
 from helved.replay import os_stand_in, read_records, replay_records
 from helved.records import OutRecord
@@ -163,7 +163,7 @@ def _monthly(paid: dict) -> dict[str, int]:
 
 def _with_emulator(lines_: list[str]) -> tuple[list[OutRecord], OsEmulator]:
     """Replay with a fresh emulator as OS (receipts and simulations); return it for its ledger."""
-    from helved.dryrun import answer_simulering
+    from helved.os.dryrun import answer_simulering
 
     emulator = OsEmulator()
     out = replay_records(

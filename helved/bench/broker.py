@@ -1,6 +1,6 @@
 """`broker` section: end to end over a Kafka broker, with `helved run` and the OS bridge.
 
-The stack of `helved.runner.Stack`: the embedded broker (or `HELVED_BOOTSTRAP_SERVERS`), the
+The stack of `helved.devstack.Stack`: the embedded broker (or `HELVED_BOOTSTRAP_SERVERS`), the
 topics, `helved run` as a child process with recovery (the production snapshot interval), and the
 OS bridge with the emulator in a thread of this process. The bench plays dagpenger: it produces
 each sak's first decision, and a sak's next decision as soon as the previous one's final status
@@ -39,7 +39,7 @@ LINE_TAG = b"<oppdrags-linje-150>"
 STALL_TIMEOUT_S = 120.0
 
 
-BROKER_MODULES = ("helved.bridge", "helved.runner", "helved.follow", "helved.commands.run")
+BROKER_MODULES = ("helved.os.bridge", "helved.devstack", "helved.kafka.consumer", "helved.commands.run")
 
 
 def broker_available() -> str | None:
@@ -74,7 +74,7 @@ class _Dagpenger:
     feilet: int = 0
 
     def __post_init__(self) -> None:
-        from helved.follow import StatusLog
+        from helved.views.status import StatusLog
 
         self.log = StatusLog()
         self.remaining = [self.decisions] * len(self.hs)
@@ -182,9 +182,9 @@ def digest(outputs: list[bytes]) -> str:
 
 def section_broker(cfg: Any, processes: int = 1) -> dict[str, Any]:
     from helved.config import Settings
-    from helved.follow import Follower
+    from helved.kafka.consumer import Follower
     from helved.kafka import ReliableProducer
-    from helved.runner import Stack
+    from helved.devstack import Stack
 
     settings = Settings.from_env()
     hs = histories(cfg.broker_saker, cfg.seed)
@@ -257,10 +257,10 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
     ends in MOTTATT with its Oppdrag on `helved.oppdrag.v1`. The rate is taken from the first to
     the last status read (start-up excluded); `outputs_digest` covers the Oppdrag and statuses."""
     from helved.config import Settings
-    from helved.follow import Follower, read_all
+    from helved.kafka.consumer import Follower, read_all
     from helved.kafka import ReliableProducer
     from helved.records import OutRecord
-    from helved.runner import Stack
+    from helved.devstack import Stack
 
     from .traffic import Profile
 

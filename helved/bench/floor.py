@@ -22,7 +22,7 @@ from helved.domain.diff import plan_request
 from helved.domain.model import LinjeKind, Oppdrag, Utbetaling
 from helved.errors import RequestRejected
 from helved.oppdrag.xml import oppdrag_xml
-from helved.pipeline import oslo_wall_time
+from helved.oslo import oslo_wall_time
 
 from .traffic import Decision
 

@@ -12,7 +12,8 @@ the source hands out holds receipts (first) and requests of up to `batch` distin
                 until the outputs caused by that receipt have come out
 
 Outputs are matched to the input that caused them by the provenance headers every output
-carries (`src-topic`, `src-offset`). The loop is shared by all workers of the process
+carries (`src-topic`, `src-offset`). The loop is one schedule of `helved.flow.driver`'s closed
+loop (it runs through `run_loop`), and is shared by all workers of the process
 (`cluster_main(..., worker_count_per_proc=2)` runs them as threads), guarded by one lock.
 
 The work is split into phases (e.g. a warm-up history, then a timed decision): a phase starts
@@ -34,15 +35,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from bytewax.inputs import DynamicSource, StatelessSourcePartition
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import cluster_main, run_main
+from bytewax.recovery import init_db_dir
 
-from dataflows.helved_flow import build_flow
 from helved.config import Topics
 from helved.domain.sak import SakState
 from helved.emulator import Faults, OsEmulator
+from helved.flow.driver import Cause, Offsets, cause, cause_of, receipt_inputs, run_loop
 from helved.records import InRecord, OutRecord
 
 from .traffic import SakHistory
@@ -134,6 +132,9 @@ class PhaseStats:
 
 @dataclass
 class BenchLoop:
+    """Each sak one input at a time, many saker at once (a `helved.flow.driver.Loop`)."""
+
+    shared = True  # one loop for every worker thread: guarded by `lock`
     topics: Topics
     saker: list[SakHistory]
     phases: list[tuple[str, int]]  # (name, decisions per sak)
@@ -145,8 +146,8 @@ class BenchLoop:
     _ready: deque[int] = field(default_factory=deque)
     _remaining: list[int] = field(default_factory=list)
     _busy: list[int] = field(default_factory=list)
-    _waiting: dict[tuple[bytes, bytes], int] = field(default_factory=dict)  # (src-topic, src-offset) -> sak
-    _offsets: dict[str, int] = field(default_factory=dict)
+    _waiting: dict[Cause, int] = field(default_factory=dict)  # (src-topic, src-offset) -> sak
+    _offsets: Offsets = field(default_factory=Offsets)
     _phase: int = -1
     _done: bool = False
     _last_progress: float = 0.0
@@ -154,8 +155,6 @@ class BenchLoop:
     def __post_init__(self) -> None:
         self._remaining = [0] * len(self.saker)
         self._busy = [0] * len(self.saker)
-        self._req_topic = self.topics.dagpenger.encode()
-        self._kv_topic = self.topics.kvittering.encode()
         self._last_progress = time.monotonic()
 
     # -- phases --------------------------------------------------------------------------------
@@ -184,11 +183,6 @@ class BenchLoop:
 
     # -- the source side -----------------------------------------------------------------------
 
-    def _number(self, topic: str) -> int:
-        n = self._offsets.get(topic, 0)
-        self._offsets[topic] = n + 1
-        return n
-
     def next_batch(self) -> list[InRecord]:
         with self.lock:
             if self._done:
@@ -200,17 +194,15 @@ class BenchLoop:
             self._receipts.clear()
             st = self.stats[self._phase]
             clock, cpu = time.perf_counter, time.thread_time
-            topic = self.topics.dagpenger
             while len(out) < self.batch and self._ready:
                 i = self._ready.popleft()
                 t0, c0 = clock(), cpu()
                 d = self.saker[i].next_decision()
                 st.generate_cpu_s += cpu() - c0
                 st.generate_s += clock() - t0
-                r = d.record
-                offset = self._number(topic)
-                out.append(InRecord(topic, r.key, r.value, r.headers, 0, offset, r.timestamp_ms))
-                self._waiting[(self._req_topic, str(offset).encode())] = i
+                r = self._offsets.number(d.record)
+                out.append(r)
+                self._waiting[cause(r)] = i
                 self._busy[i] += 1
                 self._remaining[i] -= 1
                 st.requests += 1
@@ -228,23 +220,17 @@ class BenchLoop:
     def take(self, items: list[OutRecord]) -> None:
         with self.lock:
             st = self.stats[self._phase]
-            done: dict[tuple[bytes, bytes], int] = {}
+            done: dict[Cause, int] = {}
             clock, cpu = time.perf_counter, time.thread_time
             for item in items:
                 st.outputs += 1
-                src_topic = src_offset = b""
-                for k, v in item.headers:
-                    if k == "src-topic":
-                        src_topic = v
-                    elif k == "src-offset":
-                        src_offset = v
-                cause = (src_topic, src_offset)
-                i = done.get(cause)
+                src = cause_of(item)
+                i = done.get(src)
                 if i is None:
-                    i = self._waiting.get(cause)
+                    i = self._waiting.get(src)
                     if i is None:
-                        raise RuntimeError(f"bench: an output of an input not in the flow: {cause}")
-                    done[cause] = i
+                        raise RuntimeError(f"bench: an output of an input not in the flow: {src}")
+                    done[src] = i
                 value = item.value
                 if item.topic == self.topics.oppdrag and value is not None:
                     st.oppdrag += 1
@@ -253,21 +239,21 @@ class BenchLoop:
                     kvitteringer = self.answer(value)
                     st.os_cpu_s += cpu() - c0
                     st.os_s += clock() - t0
-                    for kv in kvitteringer:
-                        offset = self._number(self.topics.kvittering)
-                        self._receipts.append(InRecord(self.topics.kvittering, item.key, kv, (), 0, offset, item.timestamp_ms))
-                        self._waiting[(self._kv_topic, str(offset).encode())] = i
+                    for receipt in receipt_inputs(self.topics, item, kvitteringer):
+                        receipt = self._offsets.number(receipt)
+                        self._receipts.append(receipt)
+                        self._waiting[cause(receipt)] = i
                         self._busy[i] += 1
                         st.receipts += 1
-                        if b"<alvorlighetsgrad>00" not in kv:
+                        if b"<alvorlighetsgrad>00" not in (receipt.value or b""):
                             st.rejected_by_os += 1
                 elif item.topic == self.topics.status and value is not None:
                     if b'"FEILET"' in value:
                         st.feilet += 1
                     elif b'"MOTTATT","detaljer":null' in value:
                         st.waited += 1
-            for cause, i in done.items():
-                del self._waiting[cause]
+            for src, i in done.items():
+                del self._waiting[src]
                 self._busy[i] -= 1
                 if self._busy[i] == 0 and self._remaining[i] > 0:
                     self._ready.append(i)
@@ -275,38 +261,6 @@ class BenchLoop:
                 self._last_progress = time.monotonic()
             if self._drained() and not any(self._remaining):
                 self._end_phase()
-
-
-class _Partition(StatelessSourcePartition[InRecord]):
-    def __init__(self, loop: BenchLoop) -> None:
-        self._loop = loop
-
-    def next_batch(self) -> list[InRecord]:
-        return self._loop.next_batch()
-
-
-class _Source(DynamicSource[InRecord]):
-    def __init__(self, loop: BenchLoop) -> None:
-        self._loop = loop
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
-        return _Partition(self._loop)
-
-
-class _SinkPartition(StatelessSinkPartition[OutRecord]):
-    def __init__(self, loop: BenchLoop) -> None:
-        self._loop = loop
-
-    def write_batch(self, items: list[OutRecord]) -> None:
-        self._loop.take(items)
-
-
-class _Sink(DynamicSink[OutRecord]):
-    def __init__(self, loop: BenchLoop) -> None:
-        self._loop = loop
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _SinkPartition:
-        return _SinkPartition(self._loop)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,15 +343,9 @@ def run_inprocess(
     `os` is "emulator" (real verdicts, its time taken out) or "echo" (accepts all, no cost)."""
     topics = topics or Topics()
     loop = BenchLoop(topics, saker, phases, OS_KINDS[os](), batch=batch)
-    flow = build_flow(_Source(loop), _Sink(loop), topics)
     with tempfile.TemporaryDirectory(prefix="helved-bench-") as tmp:
         recovery = Path(tmp)
         init_db_dir(recovery, workers)
-        config = RecoveryConfig(recovery)
-        epoch = timedelta(seconds=snapshot_s)
-        if workers == 1:
-            run_main(flow, epoch_interval=epoch, recovery_config=config)
-        else:
-            cluster_main(flow, [], 0, epoch_interval=epoch, recovery_config=config, worker_count_per_proc=workers)
+        run_loop(loop, topics, epoch=timedelta(seconds=snapshot_s), workers=workers, recovery=recovery)
         size = state_size(recovery)
     return InprocessRun(loop.stats, size, workers, snapshot_s, os)

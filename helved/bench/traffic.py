@@ -29,14 +29,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from helved.config import Topics
+from helved.oslo import OSLO
 from helved.records import InRecord
 
-OSLO = ZoneInfo("Europe/Oslo")
 FIRST_MONDAY = date(2023, 1, 2)
 WEEKDAY_OFFSETS = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)  # the 10 weekdays of a 14-day meldeperiode
 UTBETALINGSTYPE = "Dagpenger"

@@ -26,11 +26,10 @@ import re
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from helved.cli_support import NO_AUTO_CREATE, CommandError, report
+from helved.oslo import OSLO
 
-OSLO = ZoneInfo("Europe/Oslo")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
@@ -150,7 +149,7 @@ def run_production(args: argparse.Namespace) -> int:
     from helved.avstemming import located, out_records, recorded_runs, run_value, write_out
     from helved.cli_support import broker_settings, require_topics
     from helved.domain.avstemming import NothingToDo, Range, Refused, check_explicit, next_range
-    from helved.follow import TopicMissing, read_all
+    from helved.kafka.consumer import TopicMissing, read_all
     from helved.kafka import BrokerUnavailable, DeliveryFailed, ReliableProducer
     from helved.records import OutRecord
 

@@ -27,10 +27,10 @@ log = logging.getLogger("helved.os_emulator")
 
 def run(args: argparse.Namespace) -> int:
     from helved import metrics
-    from helved.bridge import BatchResult, run_bridge
-    from helved.emulated_os import EmulatedOs, StateMismatch
+    from helved.os.bridge import BatchResult, run_bridge
+    from helved.emulator.gateway import EmulatedOs, StateMismatch
     from helved.emulator import Faults
-    from helved.follow import TopicMissing
+    from helved.kafka.consumer import TopicMissing
     from helved.kafka import BrokerUnavailable, TopicMismatch
     from helved.kafka.faults import (
         EXIT_BROKER_FAULT,

@@ -1,4 +1,4 @@
-"""`helved run`: the pipeline against the configured broker, with recovery (see `helved.runner`)."""
+"""`helved run`: the pipeline against the configured broker, with recovery (see `helved.startup`)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from helved.config import Settings, parse_addresses
-    from helved.follow import TopicMissing
+    from helved.kafka.consumer import TopicMissing
     from helved.kafka import BrokerUnavailable, TopicMismatch
     from helved.kafka.faults import EXIT_BROKER_FAULT, EXIT_FAILED, EXIT_STARTUP, die, find_fault, stopped_line
     from helved.kafka.faults import watch_interval_s
-    from helved.runner import RecoveryDirError, run_pipeline
+    from helved.startup import RecoveryDirError, run_pipeline
+    from helved.startup import log as startup_log
     from helved.metrics import port_from_env
 
     try:
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     # A service: its start-up steps are worth a line each even without -v.
-    logging.getLogger("helved.runner").setLevel(logging.INFO)
+    startup_log.setLevel(logging.INFO)
     signal.signal(signal.SIGINT, _stop_now)
     signal.signal(signal.SIGTERM, _stop_now)
     try:

@@ -15,69 +15,35 @@ from typing import Any
 import orjson
 
 from helved import fagsystemer
-from helved.cli_support import (
-    CommandError,
-    broker_settings,
-    os_state_dir,
-    report,
-    without_ident,
-)
+from helved.cli_support import CommandError, broker_settings, os_state_dir, report
+from helved.views.payments import PaymentRow, payment_json, payment_rows, payment_table
+from helved.views.sak import ConfirmedSak, confirmed_sak, sak_json, sak_summary
 
-def confirmed(settings: Any, sak_id: str, fagsystem: str, timeout_s: float) -> dict[str, Any]:
-    """{"active": [uid…] | None, "utbetalinger": {uid: utbetaling without ident}}."""
-    from helved.domain.model import Fagsystem, SakKey
-    from helved.follow import TopicMissing, read_all
+
+def confirmed(settings: Any, sak_id: str, fagsystem: str, timeout_s: float) -> ConfirmedSak:
+    """The sak's confirmed state, from its topics read to their end."""
+    from helved.kafka.consumer import TopicMissing, read_all
 
     topics = settings.topics
-    sak_key = SakKey(sak_id, Fagsystem(fagsystem)).as_json_text()
     try:
         records = read_all(settings, [topics.saker, topics.utbetalinger], timeout_s)
     except (TopicMissing, TimeoutError) as exc:
         raise CommandError(str(exc)) from None
-    active: list[str] | None = None
-    utbetalinger: dict[str, Any] = {}
-    for rec in records:  # per topic and partition in offset order: the last value wins
-        if rec.topic == topics.saker and rec.key == sak_key:
-            active = None if rec.value is None else orjson.loads(rec.value)
-        elif rec.topic == topics.utbetalinger and rec.key is not None:
-            if rec.value is None:
-                utbetalinger.pop(rec.key, None)
-                continue
-            u = orjson.loads(rec.value)
-            if u.get("sakId") == sak_id and u.get("fagsystem") == fagsystem:
-                utbetalinger[rec.key] = without_ident(u)
-    return {"active": active, "utbetalinger": utbetalinger}
+    return confirmed_sak(
+        records,  # per topic and partition in offset order: the last value wins
+        saker_topic=topics.saker,
+        utbetalinger_topic=topics.utbetalinger,
+        sak_id=sak_id,
+        fagsystem=fagsystem,
+    )
 
 
-def os_payments(state: Path, fagområde: str, sak_id: str) -> list[dict[str, Any]]:
-    from helved.emulated_os import EmulatedOs, payment_rows
+def os_payments(state: Path, fagområde: str, sak_id: str) -> list[PaymentRow]:
+    """What OS pays on the sak, from the OS emulator service's state (rebuilt read-only)."""
+    from helved.emulator.gateway import EmulatedOs
 
     os_ = EmulatedOs.open_read_only(state)
-    return [
-        {
-            "klassekode": r.klassekode,
-            "fom": r.fom.isoformat(),
-            "tom": r.tom.isoformat(),
-            "days": r.days,
-            "perDay": r.per_day,
-            "total": r.total,
-        }
-        for r in payment_rows(os_.paid(fagområde, sak_id))
-    ]
-
-
-def print_payments(rows: list[dict[str, Any]], indent: str = "  ") -> None:
-    if not rows:
-        print(f"{indent}(nothing)")
-        return
-    print(f"{indent}{'klassekode':<16} {'fom':<10}  {'tom':<10}  {'days':>4}  {'per day':>8}  {'total':>9}")
-    for r in rows:
-        print(
-            f"{indent}{r['klassekode']:<16} {r['fom']:<10}  {r['tom']:<10}  {r['days']:>4}  {r['perDay']:>8}  {r['total']:>9}"
-        )
-    print(
-        f"{indent}{'total':<16} {'':<10}  {'':<10}  {sum(r['days'] for r in rows):>4}  {'':>8}  {sum(r['total'] for r in rows):>9}"
-    )
+    return payment_rows(os_.paid(fagområde, sak_id))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,11 +54,8 @@ def run(args: argparse.Namespace) -> int:
         state = os_state_dir(args.os_state)
         settings = broker_settings(args.broker_timeout)
         found = confirmed(settings, args.sak_id, args.fagsystem, args.timeout)
-        fagområde = next(
-            (u.get("fagområde") for u in found["utbetalinger"].values() if u.get("fagområde")),
-            known[args.fagsystem].fagområder[0],
-        )
-        paid: list[dict[str, Any]] | None = None
+        fagområde = found.fagområde(known[args.fagsystem].fagområder[0])
+        paid: list[PaymentRow] | None = None
         os_note = None
         if state is not None:
             try:
@@ -102,37 +65,20 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as exc:
         return report("sak", exc)
 
-    active = found["active"]
-    utbetalinger = found["utbetalinger"]
     if args.json:
-        out = {
-            "sakId": args.sak_id,
-            "fagsystem": args.fagsystem,
-            "activeUids": active,
-            "utbetalinger": list(utbetalinger.values()),
-            "osPays": paid,
-        }
-        print(orjson.dumps(out).decode())
-        return 0 if active is not None else 1
+        os_pays = None if paid is None else [payment_json(r) for r in paid]
+        print(orjson.dumps(sak_json(found, os_pays)).decode())
+        return 0 if found.active is not None else 1
 
-    if active is None:
-        print(f"sak {args.sak_id} ({args.fagsystem}): no confirmed utbetalinger")
-    else:
-        print(f"sak {args.sak_id} ({args.fagsystem}): {len(active)} active utbetaling(er), confirmed by OS")
-        for uid, u in sorted(
-            utbetalinger.items(), key=lambda kv: (kv[0] not in active, kv[1].get("stønad", ""), kv[0])
-        ):
-            state_word = "active" if uid in active else "stopped"
-            print(f"  {uid}  {u.get('stønad')}  behandling {u.get('behandlingId')}  {state_word}")
-            for p in u.get("perioder") or []:
-                sats = f" (sats {p['vedtakssats']})" if p.get("vedtakssats") is not None else ""
-                print(f"      {p['fom']}..{p['tom']}  {p['beløp']}/day{sats}")
+    for line in sak_summary(found):
+        print(line)
     if paid is not None:
         print(f"OS pays on sak {args.sak_id} (fagområde {fagområde}), from the emulator's state:")
-        print_payments(paid)
+        for line in payment_table(paid, "  ") or ["  (nothing)"]:
+            print(line)
     elif os_note:
         print(f"OS: {os_note}")
-    return 0 if active is not None else 1
+    return 0 if found.active is not None else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:

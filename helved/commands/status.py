@@ -11,12 +11,13 @@ import time
 
 import orjson
 
-from helved.cli_support import CommandError, broker_settings, describe_status, report
+from helved.cli_support import CommandError, broker_settings, report
 from helved.config import Settings
+from helved.views.status import StatusLog, status_event, status_line
 
 
 def follow(settings: Settings, key: str, timeout_s: float | None, as_json: bool) -> int:
-    from helved.follow import Follower, StatusLog, TopicMissing
+    from helved.kafka.consumer import Follower, TopicMissing
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     log = StatusLog()
@@ -33,13 +34,9 @@ def follow(settings: Settings, key: str, timeout_s: float | None, as_json: bool)
                 if status is None:
                     continue
                 if as_json:
-                    print(
-                        orjson.dumps({"key": key, "timestamp": rec.timestamp_ms, **status}).decode(),
-                        flush=True,
-                    )
+                    print(orjson.dumps(status_event(key, rec.timestamp_ms, status)).decode(), flush=True)
                 else:
-                    when = _clock(rec.timestamp_ms)
-                    print(f"{when}  {status.get('status', '?'):<11}  {describe_status(status)}", flush=True)
+                    print(status_line(rec.timestamp_ms, status), flush=True)
             final = log.final(key)
             if final is not None and follower.at_end:
                 return 0 if final.get("status") == "OK" else 1
@@ -66,11 +63,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=run, clean_interrupt=True)
 
-
-def _clock(timestamp_ms: int | None) -> str:
-    """The status record's time (Europe/Oslo), as the log shows it."""
-    if timestamp_ms is None:
-        return "--:--:--"
-    from helved.pipeline import oslo_wall_time
-
-    return oslo_wall_time(timestamp_ms).strftime("%H:%M:%S")

@@ -64,7 +64,8 @@ def update_lines(prev: tuple[Periode, ...], new: tuple[Periode, ...]) -> UpdateL
 
 
 def check_locked_fields(prev: Utbetaling, new: Utbetaling) -> None:
-    """sakId, ident, stønad and periodetype of a chain never change (400 IMMUTABLE_FIELD_*)."""
+    """sakId, ident, stønad (and the fagområde it is paid under) and periodetype of a chain
+    never change (400 IMMUTABLE_FIELD_*; `fagsystemer.md` settled rule 8)."""
     if prev.sak_id != new.sak_id:
         raise bad_request(ErrorCode.IMMUTABLE_FIELD_SAKID, f"utbetaling {new.uid}: sakId cannot change")
     if prev.ident != new.ident:
@@ -73,6 +74,11 @@ def check_locked_fields(prev: Utbetaling, new: Utbetaling) -> None:
         raise bad_request(
             ErrorCode.IMMUTABLE_FIELD_STONAD,
             f"utbetaling {new.uid}: stønad cannot change from {prev.stønad.name} to {new.stønad.name}",
+        )
+    if prev.stønad.fagområde != new.stønad.fagområde:  # tilleggsstønader's brukFagområdeTillst
+        raise bad_request(
+            ErrorCode.IMMUTABLE_FIELD_STONAD,
+            f"utbetaling {new.uid}: fagområde cannot change from {prev.stønad.fagområde} to {new.stønad.fagområde}",
         )
     if prev.stønad.periodetype != new.stønad.periodetype:
         raise bad_request(ErrorCode.IMMUTABLE_FIELD_PERIODETYPE, f"utbetaling {new.uid}: periodetype cannot change")

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from helved.domain.model import Periodetype
 from helved.errors import ErrorCode, bad_request
 
 def missing(name: str) -> Exception:
@@ -124,3 +126,134 @@ def ident_field(value: str) -> str:
         # Never echo the value: it is a person's identity number.
         raise bad_request(ErrorCode.INVALID_FIELD, "ident must be 11 digits")
     return value
+
+
+def opt_bool(obj: Mapping[str, Any], name: str, default: bool = False, where: str = "") -> bool:
+    """An optional JSON boolean (`dryrun`, `barnetillegg`, `feilregistrering`): missing or null
+    is `default`; anything but `true`/`false` (a string, 0/1) is a 400."""
+    value = obj.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be true or false")
+    return value
+
+
+def person_ident(obj: Mapping[str, Any], name: str) -> str:
+    """The person's fødselsnummer under the sender's own field name (`ident`, `personident`):
+    exactly 11 ASCII digits. The message names the field, never the value."""
+    value = string(obj, name)
+    if len(value) != 11 or not value.isascii() or not value.isdigit():
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be 11 digits")
+    return value
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE)
+
+
+def uuid_field(obj: Mapping[str, Any], name: str, where: str = "") -> str:
+    """A client-given id that must be a UUID (settled rule 8), in its canonical text form.
+
+    Only the standard 36-character form `8-4-4-4-12` hex digits is a UUID here (no braces, no
+    `urn:uuid:`, no bare 32 digits); upper-case digits are accepted and the id is returned in
+    lower case, so `ABC…` and `abc…` name the same payment chain."""
+    value = string(obj, name, where)
+    if len(value) != 36 or _UUID.fullmatch(value) is None:
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be a UUID (8-4-4-4-12 hex digits)")
+    return value.lower()
+
+
+def opt_date_field(obj: Mapping[str, Any], name: str, where: str = "") -> date | None:
+    """An optional date: missing or null is None, otherwise as `date_field`."""
+    if obj.get(name) is None:
+        return None
+    return date_field(obj, name, where)
+
+
+# OS's `Tenhet`: an enhet (tknr, or orgnr + avdeling) of 4-13 characters.
+MIN_ENHET, MAX_ENHET = 4, 13
+
+
+def enhet_field(obj: Mapping[str, Any], name: str, where: str = "") -> str | None:
+    """An optional betalende enhet / kostnadssted (settled rule 7): missing or null is None,
+    otherwise 4-13 characters, without surrounding spaces or control characters (OS trims
+    what it echoes, so a padded enhet would come back as another)."""
+    if obj.get(name) is None:
+        return None
+    value = string(obj, name, where)
+    if not MIN_ENHET <= len(value) <= MAX_ENHET:
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{where}{name} must be {MIN_ENHET}-{MAX_ENHET} characters, was {len(value)}"
+        )
+    if value != value.strip() or any(not ch.isprintable() for ch in value):
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must not have surrounding spaces or control characters")
+    return value
+
+
+# An instant: `YYYY-MM-DDTHH:MM[:SS[.fraction]]` and an offset `Z` or `±HH:MM` (ISO-8601 extended
+# form, as Java's `OffsetDateTime`/`Instant` write it; nanoseconds are cut to microseconds).
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"  # date and time
+    r"(Z|z|[+-][0-9]{2}:[0-9]{2})?",  # the offset: group 1, None when there is none
+    re.ASCII,
+)
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def instant_field(obj: Mapping[str, Any], name: str, zone: ZoneInfo = OSLO) -> datetime:
+    """A date-time WITH an offset (valp's `besluttetTidspunkt`), as the wall time it was in
+    `zone` (Europe/Oslo), without tzinfo like every other vedtakstidspunkt.
+
+    Converting a given instant with the tz database is no clock read. A date-time without an
+    offset names no instant and is a 400 (settled rule 10), as is one whose Oslo date falls
+    outside the years 1900-9999 (its date becomes OS's `vedtakId`)."""
+    text = string(obj, name)
+    match = _INSTANT.fullmatch(text) if len(text) <= _DATETIME_MAX_LEN else None
+    if match is None:
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{name} must be an instant YYYY-MM-DDTHH:MM:SS with an offset (Z or ±HH:MM)"
+        )
+    if match.group(1) is None:
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{name} must have an offset (Z or ±HH:MM): it names no instant without one"
+        )
+    cleaned = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        value = datetime.fromisoformat(cleaned).astimezone(zone).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # 2025-02-30, offset +25:00, or past year 9999 in Oslo
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{name} must be a real instant in the years {MIN_YEAR}-9999"
+        ) from None
+    if value.year < MIN_YEAR:
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be in the years {MIN_YEAR}-9999")
+    return value
+
+
+def list_field(obj: Mapping[str, Any], name: str, where: str = "") -> list[Any]:
+    """A required JSON array (it may be empty): missing or null is `MISSING_FIELD`."""
+    if name not in obj or obj[name] is None:
+        raise missing(where + name)
+    value = obj[name]
+    if not isinstance(value, list):
+        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must be a list")
+    return value
+
+
+# The periodetyper a sender may choose (tilleggsstønader, historisk). DAG is refused: its typeSats
+# DAG7 is not in OS's shipped schema.
+SENDER_PERIODETYPER = (Periodetype.UKEDAG, Periodetype.MND, Periodetype.EN_GANG)
+
+
+def periodetype_field(obj: Mapping[str, Any], name: str = "periodetype") -> Periodetype:
+    """The message's periodetype: UKEDAG, MND or EN_GANG. An unknown constant is
+    `INVALID_FIELD`; DAG, known but never allowed, is `PERIODETYPE_NOT_SUPPORTED`."""
+    text = string(obj, name)
+    if text == Periodetype.DAG.value:
+        raise bad_request(
+            ErrorCode.PERIODETYPE_NOT_SUPPORTED,
+            f"{name} DAG is not supported (typeSats DAG7 is not in OS's schema); use UKEDAG, MND or EN_GANG",
+        )
+    for periodetype in SENDER_PERIODETYPER:
+        if text == periodetype.value:
+            return periodetype
+    raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must be one of UKEDAG, MND, EN_GANG")

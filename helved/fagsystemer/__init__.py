@@ -19,12 +19,22 @@ from contextlib import contextmanager
 
 from helved.domain.model import Fagsystem
 
-from . import dagpenger
+from . import aap, dagpenger, historisk, tilleggsstonader, tiltakspenger, valp
 from .contract import Contract, Parser
 
 __all__ = ["Contract", "Parser", "by_topic", "contract", "contracts", "fagsystem_for_fagområde", "registered"]
 
-_REGISTRY: dict[Fagsystem, Contract] = {c.fagsystem: c for c in (dagpenger.CONTRACT,)}
+_REGISTRY: dict[Fagsystem, Contract] = {
+    c.fagsystem: c
+    for c in (
+        dagpenger.CONTRACT,
+        aap.CONTRACT,
+        tiltakspenger.CONTRACT,
+        tilleggsstonader.CONTRACT,
+        historisk.CONTRACT,
+        valp.CONTRACT,
+    )
+}
 
 
 def contracts() -> tuple[Contract, ...]:

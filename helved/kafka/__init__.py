@@ -2,7 +2,7 @@
 broker faults that end a process loudly (`faults`: the topic watcher; `offsets`: where a
 partition ends).
 
-No domain logic lives here; the Bytewax glue is in `dataflows/kafka_io.py`.
+No domain logic lives here; the Bytewax glue is `io` (Kafka topics as a Bytewax input and sink).
 """
 
 from helved.kafka.admin import BrokerUnavailable, TopicMismatch, check_broker, ensure_topics

@@ -215,7 +215,7 @@ class TopicWatcher:
     def start(self) -> TopicWatcher:
         """Check that every topic is there as configured (raising `TopicMissing` or
         `TopicMismatch` if not, `BrokerUnavailable` without an answer), then watch."""
-        from helved.follow import TopicMissing  # late: helved.follow imports this package
+        from helved.kafka.consumer import TopicMissing  # late: helved.kafka.consumer imports this package
 
         from helved.kafka.admin import fetch_metadata
 

@@ -10,15 +10,14 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from helved.domain.model import Avvent, Kvittering, Linje, LinjeKind, Oppdrag, line_fingerprint
 from helved.errors import ReceiptRejected
+from helved.oslo import OSLO
 
 NS = "http://www.trygdeetaten.no/skjema/oppdrag"
-OSLO = ZoneInfo("Europe/Oslo")
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
@@ -479,3 +478,29 @@ def echo_kvittering(oppdrag_bytes: bytes, alvorlighetsgrad: str, beskr_melding: 
         _sub(mmel, "beskrMelding", beskr_melding)
     root.insert(0, mmel)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a document handed to OS as OS reads it (the dryrun answer reads a simulation
+# request's header): the parser OS's side uses, elements by local name, texts trimmed.
+
+
+def read_os_document(data: bytes) -> etree._Element | None:
+    """The document's root as OS parses it, or None when OS cannot read it as XML: bytes that
+    are not well-formed XML, or a document with a DOCTYPE (OS takes no DTD)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError, TypeError):
+        return None
+    if root is None or root.getroottree().docinfo.doctype:
+        return None
+    return root
+
+
+def os_header(root: etree._Element, container: str) -> tuple[str | None, str | None, str | None]:
+    """(kodeFagomraade, fagsystemId, oppdragGjelderId) of the `container` element under the
+    root (`oppdrag-110` in an Oppdrag, `oppdrag` in a simulation request); None for what is
+    missing. Never raises."""
+    el = _child(root, container)
+    return _text(el, "kodeFagomraade"), _text(el, "fagsystemId"), _text(el, "oppdragGjelderId")

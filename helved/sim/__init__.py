@@ -1,8 +1,8 @@
 """A seeded fault simulation of the whole pipeline, in-process (`helved simulate`).
 
 In the spirit of TigerBeetle's VOPR and FoundationDB's simulation testing: the real dataflow
-(`dataflows.helved_flow.build_flow` with the intake link and the changelog, Bytewax recovery on
-disk), the real OS bridge core (`helved.bridge.OsBridge` with its SQLite journal) and the OS
+(`helved.flow.build_flow` with the intake link and the changelog, Bytewax recovery on
+disk), the real OS bridge core (`helved.os.bridge.OsBridge` with its SQLite journal) and the OS
 emulator as OS, over an in-memory broker (`memlog.MemoryLog`). One `random.Random(seed)` decides
 everything the world does:
 
@@ -47,8 +47,8 @@ import orjson
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 
-from dataflows.helved_flow import IntakeLink, build_flow
-from helved.bridge import Journal, OsBridge
+from helved.flow import IntakeLink, build_flow
+from helved.os.bridge import Journal, OsBridge
 from helved.config import Topics
 from helved.domain.model import SakKey
 from helved.fagsystemer import dagpenger

@@ -7,7 +7,13 @@ import pytest
 
 from helved.records import InRecord
 from tests.builders import TOPICS, days, dp, request_record
-from tests.dataflow.harness import FlowHarness, answer_with, json_values, of_topic, statuses
+from tests.dataflow.harness import (
+    FlowHarness,
+    answer_with,
+    json_values,
+    of_topic,
+    statuses,
+)
 
 MP1 = days("mp1", "2025-08-04", "2025-08-08", 1000)
 MP2 = days("mp2", "2025-08-18", "2025-08-22", 1000)
@@ -176,16 +182,16 @@ def test_rule_violation_is_feilet_under_the_senders_key_and_kept(flow):
 
 
 def test_a_bug_in_the_sak_step_is_feilet_500_and_the_flow_goes_on(flow, monkeypatch):
-    import helved.pipeline as pipeline
+    import helved.flow.apply as sak_step
 
-    real = pipeline.on_request
+    real = sak_step.on_request
 
     def buggy(state, req):
         if req.sak_key.sak_id == "BOOM":
             raise ZeroDivisionError("bug")
         return real(state, req)
 
-    monkeypatch.setattr(pipeline, "on_request", buggy)
+    monkeypatch.setattr(sak_step, "on_request", buggy)
     out = flow.send(request_record(dp(MP1, sak="BOOM"), key="boom"))
     st = json_values(out, TOPICS.status)[0]
     assert st["status"] == "FEILET" and st["error"]["statusCode"] == 500

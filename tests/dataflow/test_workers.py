@@ -1,6 +1,6 @@
 """Scale out: several workers, several processes and rescaling give the same results as one worker.
 
-The reference is a one-worker run driven like `FlowHarness`: each chunk of input ends with an
+The reference is a one-worker run driven by `helved.flow.driver.Chunks`: each chunk of input ends with an
 EOF, the flow runs to that EOF and the next run resumes from the recovery snapshot, and every
 Oppdrag a chunk produced is answered by a kvittering in the next chunk. The reference's whole
 input list (requests, the kvitteringer it fed, the EOF markers) is then replayed, unchanged, on
@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 import pytest
 from bytewax.dataflow import Dataflow
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import TestingSource, cluster_main, run_main
+from bytewax.testing import TestingSource, cluster_main
 
-from dataflows.helved_flow import build_flow
+from helved.flow import build_flow
+from helved.flow.driver import Chunks, RecordingSink
 from helved.oppdrag.xml import echo_kvittering
 from helved.records import InRecord, OutRecord
 from tests.builders import TOPICS, days, dp, request_record
@@ -61,33 +61,11 @@ STRANGER = (
 
 
 # ---------------------------------------------------------------------------------------------
-# The flow, with a sink that remembers the worker
-
-
-class _Partition(StatelessSinkPartition[OutRecord]):
-    def __init__(self, out: list[tuple[int, OutRecord]], worker: int) -> None:
-        self._out = out
-        self._worker = worker
-
-    def write_batch(self, items: list[OutRecord]) -> None:
-        self._out.extend((self._worker, item) for item in items)
-
-
-class WorkerSink(DynamicSink[OutRecord]):
-    """Like `TestingSink`, but each record comes with the index of the worker that wrote it.
-
-    A sink partition writes what its own worker holds (outputs are not exchanged), so for a
-    record of the `sak` step that is the worker owning the sak."""
-
-    def __init__(self, out: list[tuple[int, OutRecord]]) -> None:
-        self._out = out
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
-        return _Partition(self._out, worker_index)
+# The flow, with a sink that remembers the worker (`RecordingSink`)
 
 
 def _flow(feed: Feed, out: list[tuple[int, OutRecord]]) -> Dataflow:
-    return build_flow(TestingSource(feed), WorkerSink(out), TOPICS)
+    return build_flow(TestingSource(feed), RecordingSink(out), TOPICS)
 
 
 def _recovery(path: Path, parts: int) -> Path:
@@ -130,15 +108,15 @@ def scenario() -> list[list[InRecord]]:
     return [first, second, third]
 
 
-def answer(seen: dict[str, int]) -> Callable[[OutRecord], bytes]:
+def answer(seen: dict[str, int]) -> Callable[[OutRecord], list[bytes]]:
     """OS: SAK-3's second Oppdrag is rejected (08), SAK-4's get a warning (04), the rest 00."""
 
-    def kvittering(rec: OutRecord) -> bytes:
+    def kvittering(rec: OutRecord) -> list[bytes]:
         assert rec.value is not None
         sak = _fagsystem_id(rec.value)
         n = seen[sak] = seen.get(sak, 0) + 1
         code = "08" if (sak, n) == ("SAK-3", 2) else "04" if sak == "SAK-4" else "00"
-        return echo_kvittering(rec.value, code, None if code == "00" else f"melding {code}")
+        return [echo_kvittering(rec.value, code, None if code == "00" else f"melding {code}")]
 
     return kvittering
 
@@ -155,33 +133,10 @@ class Reference:
 
 def run_reference(tmp: Path, chunks: Iterable[Sequence[InRecord]] | None = None) -> Reference:
     """One worker, OS answering between chunks until nothing is left to answer."""
-    recovery = _recovery(tmp / "reference", 1)
-    feed: Feed = []
-    out: list[tuple[int, OutRecord]] = []
-    flow = _flow(feed, out)
-    offsets: dict[str, int] = {}
-    written: list[Written] = []
-    kvittering = answer({})
-
-    def numbered(rec: InRecord) -> InRecord:
-        offset = offsets[rec.topic] = offsets.get(rec.topic, -1) + 1
-        return InRecord(rec.topic, rec.key, rec.value, rec.headers, 0, offset, rec.timestamp_ms)
-
+    loop = Chunks(TOPICS, tmp / "reference", answer({}))
     for chunk in chunks if chunks is not None else scenario():
-        todo = [numbered(r) for r in chunk]
-        while todo:
-            before = len(out)
-            feed.extend(todo)
-            feed.append(TestingSource.EOF())
-            run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(recovery))
-            new = out[before:]
-            written.extend((_eofs(feed), w, rec) for w, rec in new)
-            todo = [
-                numbered(InRecord(TOPICS.kvittering, rec.key, kvittering(rec), (), 0, 0, rec.timestamp_ms))
-                for _, rec in new
-                if rec.topic == TOPICS.oppdrag
-            ]
-    return Reference(feed, written)
+        loop.drive(chunk)
+    return Reference(loop.feed, loop.written)
 
 
 # ---------------------------------------------------------------------------------------------

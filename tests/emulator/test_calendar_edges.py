@@ -11,8 +11,9 @@ import pytest
 
 from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import SimuleringOut, on_request
-from helved.dryrun import answer_simulering
-from helved.emulated_os import EmulatedOs, payment_rows
+from helved.os.dryrun import answer_simulering
+from helved.emulator.gateway import EmulatedOs
+from helved.os.payments import payment_rows
 from helved.emulator import OsEmulator
 from helved.emulator.ledger import LedgerLine
 from helved.emulator.xml import Unparseable

@@ -15,10 +15,11 @@ from typing import Any
 
 import orjson
 
-from helved.dryrun import answer_simulering
 from helved.emulator import OsEmulator
+from helved.flow.driver import provenance_pairs
+from helved.os.dryrun import answer_simulering
 from helved.records import InRecord, OutRecord
-from helved.replay import provenance_pairs, replay_records
+from helved.replay import replay_records
 from tests.builders import TOPICS
 
 from .strategies import decision

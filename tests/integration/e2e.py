@@ -13,14 +13,15 @@ from typing import Any
 
 import orjson
 
-from helved.bridge import HOS_OPPDRAG
+from helved.os.bridge import HOS_OPPDRAG
 from helved.config import Settings
 from helved.demo import decision, meldeperiode
-from helved.follow import StatusLog, read_all
+from helved.kafka.consumer import read_all
 from helved.kafka import EmbeddedBroker, ReliableProducer
 from helved.kafka.partitioner import key_in_same_partition
 from helved.records import InRecord, OutRecord
-from helved.runner import Stack, wait_until
+from helved.devstack import Stack, wait_until
+from helved.views.status import StatusLog
 
 WAIT_S = 30.0
 
@@ -37,7 +38,7 @@ class Watch:
     """Everything on some topics, read as it arrives (statuses deduplicated in `log`)."""
 
     def __init__(self, stack: Stack, topics: list[str]) -> None:
-        from helved.follow import Follower
+        from helved.kafka.consumer import Follower
 
         self.stack = stack
         self.follower = Follower(stack.settings, topics)

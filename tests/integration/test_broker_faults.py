@@ -19,18 +19,20 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from dataflows.kafka_io import CONSUMER_DEFAULTS, _CheckedKafkaSource
+from helved.kafka.io import CONSUMER_DEFAULTS, _CheckedKafkaSource
 from helved.config import Settings
 from helved.demo import decision, meldeperiode
-from helved.follow import Follower, StatusLog
-from helved.follow import consumer as follow_consumer
+from helved.kafka.consumer import Follower
+from helved.kafka.consumer import consumer as follow_consumer
 from helved.kafka import EmbeddedBroker, ReliableProducer, ensure_topics
 from helved.kafka.admin import admin_client
 from helved.kafka.faults import EXIT_BROKER_FAULT, BrokerFault, TopicWatcher
 from helved.kafka.offsets import beyond_end
 from helved.kafka.producer import PRODUCER_CONFIG, UnknownTopic
 from helved.records import OutRecord
-from helved.runner import settings_env, wait_until
+from helved.devstack import wait_until
+from helved.startup import settings_env
+from helved.views.status import StatusLog
 from tests.integration.e2e import executions, resume_epoch
 
 pytestmark = pytest.mark.integration

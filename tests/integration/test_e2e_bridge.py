@@ -14,15 +14,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helved.bridge import HOS_OPPDRAG, Journal, OsBridge, content_hash, run_bridge
+from helved.os.bridge import HOS_OPPDRAG, Journal, OsBridge, content_hash, run_bridge
 from helved.config import Settings, Topics
 from helved.demo import examples
-from helved.emulated_os import EmulatedOs, StateMismatch, payment_rows
+from helved.emulator.gateway import EmulatedOs, StateMismatch
+from helved.os.payments import payment_rows
 from helved.emulator import Faults
-from helved.follow import read_all
+from helved.kafka.consumer import read_all
 from helved.kafka import DeliveryFailed, ReliableProducer, ensure_topics
 from helved.records import InRecord, OutRecord
-from helved.runner import settings_env, wait_until
+from helved.devstack import wait_until
+from helved.startup import settings_env
 
 TOPICS = Topics().with_prefix("t.")
 SPEC_HOS = {"status": "HOS_OPPDRAG", "detaljer": None, "error": None, "simulering": False}

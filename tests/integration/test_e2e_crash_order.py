@@ -21,13 +21,14 @@ from typing import Any
 import orjson
 import pytest
 
-from helved.bridge import Journal
+from helved.os.bridge import Journal
 from helved.demo import decision, meldeperiode
 from helved.kafka import EmbeddedBroker
 from helved.kafka.partitioner import key_in_same_partition
 from helved.records import OutRecord
-from helved.follow import read_all
-from helved.runner import Stack, settings_env, wait_until
+from helved.kafka.consumer import read_all
+from helved.devstack import Stack, wait_until
+from helved.startup import settings_env
 from helved.sim import expected_paid
 
 from .e2e import Watch, executions, fresh_settings, send, wait_for_run, wait_for_the_bridge

@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helved.bridge import HOS_OPPDRAG
+from helved.os.bridge import HOS_OPPDRAG
 from helved.demo import Example, decision, examples, meldeperiode, send_examples
-from helved.emulated_os import payment_rows
+from helved.os.payments import payment_rows
 from helved.emulator import parse_oppdrag
-from helved.follow import read_all
+from helved.kafka.consumer import read_all
 from helved.kafka import EmbeddedBroker
-from helved.runner import Stack
+from helved.devstack import Stack
 
 from .e2e import (
     Watch,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from helved.kafka import EmbeddedBroker
-from helved.runner import PipelineProcess, Stack, wait_until
+from helved.devstack import PipelineProcess, Stack, wait_until
 
 from .e2e import (
     WAIT_S,

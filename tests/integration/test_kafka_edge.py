@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
-from dataflows.kafka_io import KafkaOutSink, kafka_input, to_in_record
+from helved.kafka.io import KafkaOutSink, kafka_input, to_in_record
 from helved.config import Settings
 from helved.kafka import (
     BrokerUnavailable,

@@ -1,4 +1,4 @@
-"""helved's metrics: counted at the output choke point (`Pipeline`'s encoders and the applied
+"""helved's metrics: counted at the output choke point (`helved.flow.encode` and the applied
 receipt), checked against what a replay produced; served over HTTP, by helved
 (`HELVED_METRICS_PORT`) and by Bytewax's dataflow API (`/metrics` of `python -m bytewax.run`)."""
 

@@ -11,22 +11,32 @@ from datetime import date, datetime, timedelta
 import orjson
 import pytest
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.diff import MAX_LINJER
 from helved.domain.model import Kvittering, Source
-from helved.domain.sak import OppdragOut, SakState, already_applied, mark_applied, on_receipt, on_request
+from helved.domain.sak import (
+    OppdragOut,
+    SakState,
+    already_applied,
+    mark_applied,
+    on_receipt,
+    on_request,
+)
+from helved.fagsystemer.dagpenger import parse_request
+from helved.flow.apply import apply
+from helved.flow.config import FlowConfig
+from helved.flow.encode import DLQ_ERROR_LIMIT, DLQ_VALUE_LIMIT
+from helved.flow.events import ReceiptEvent, RequestEvent
+from helved.flow.intake import from_intake, intake, to_intake
 from helved.oppdrag.simulering import simulering_xml
 from helved.oppdrag.xml import oppdrag_xml
-from helved.pipeline import (
-    DLQ_ERROR_LIMIT,
-    DLQ_VALUE_LIMIT,
-    ReceiptEvent,
-    RequestEvent,
-    Pipeline,
-    record_time,
-)
+from helved.oslo import record_time
 from helved.records import InRecord, OutRecord
-from helved.statelog import ChangelogStates, StateFormatError, decode_state, encode_state
+from helved.statelog import (
+    ChangelogStates,
+    StateFormatError,
+    decode_state,
+    encode_state,
+)
 from tests.builders import TOPICS, day, days, dp, request_record
 
 MESSAGE_LIMIT = 1_000_000  # the producer's message.max.bytes (librdkafka's and Kafka's default)
@@ -66,16 +76,16 @@ def test_an_input_at_or_below_its_partitions_mark_is_a_replay() -> None:
 
 
 def test_the_sak_step_drops_a_replayed_request_and_writes_its_state_to_the_changelog() -> None:
-    pipe = Pipeline(TOPICS, changelog=True)
-    (item,) = pipe.intake(request_record(dp(MP1), key="k1", offset=5))
+    config = FlowConfig(TOPICS, changelog=True)
+    (item,) = intake(config, request_record(dp(MP1), key="k1", offset=5))
     key, event = item
-    state, out = pipe.apply(None, event)
+    state, out = apply(config, None, event)
     assert [r.topic for r in out][-1] == TOPICS.sak_state, "the changelog record comes last"
     assert decode_state(out[-1].value) == state and state.applied == {(TOPICS.dagpenger, 0): 5}
-    again, out2 = pipe.apply(state, event)
+    again, out2 = apply(config, state, event)
     assert again is state and out2 == [], "a replay of an applied input changes and emits nothing"
-    (older,) = pipe.intake(request_record(dp(MP2, behandling="B-2"), key="k2", offset=4))
-    assert pipe.apply(state, older[1]) == (state, [])
+    (older,) = intake(config, request_record(dp(MP2, behandling="B-2"), key="k2", offset=4))
+    assert apply(config, state, older[1]) == (state, [])
 
 
 # -- nokkelAvstemming of a released request (spec §11) ----------------------------------------
@@ -155,13 +165,13 @@ def test_a_changelog_record_that_names_other_code_is_refused() -> None:
 
 
 def test_an_intake_record_reads_back_as_the_input_it_was() -> None:
-    pipe = Pipeline(TOPICS)
+    config = FlowConfig(TOPICS)
     rec = InRecord(TOPICS.dagpenger, "k1", orjson.dumps(dp(MP1)), (("traceparent", b"00-ab"),), 2, 41, 1_755_502_200_000)
-    (item,) = pipe.intake(rec)
-    out = pipe.to_intake(item)
+    (item,) = intake(config, rec)
+    out = to_intake(config.topics, item)
     assert out.topic == TOPICS.intake and out.key == item[0] and out.value == rec.value
     back = InRecord(out.topic, out.key, out.value, out.headers, 1, 9, out.timestamp_ms)
-    (again,) = pipe.from_intake(back)
+    (again,) = from_intake(config, back)
     assert again[0] == item[0]
     assert isinstance(again[1], RequestEvent) and again[1].request == item[1].request
     src = again[1].source
@@ -170,22 +180,22 @@ def test_an_intake_record_reads_back_as_the_input_it_was() -> None:
 
 
 def test_a_receipt_goes_through_the_intake_topic_with_its_time() -> None:
-    pipe = Pipeline(TOPICS)
-    (req,) = pipe.intake(request_record(dp(MP1)))
-    _, out = pipe.apply(None, req[1])
+    config = FlowConfig(TOPICS)
+    (req,) = intake(config, request_record(dp(MP1)))
+    _, out = apply(config, None, req[1])
     (oppdrag,) = [r for r in out if r.topic == TOPICS.oppdrag]
     from helved.oppdrag.xml import echo_kvittering
 
     receipt = InRecord(TOPICS.kvittering, None, echo_kvittering(oppdrag.value, "00", None), (), 1, 3, 1_755_502_260_000)
-    (item,) = pipe.intake(receipt)
-    written = pipe.to_intake(item)
-    (back,) = pipe.from_intake(InRecord(TOPICS.intake, written.key, written.value, written.headers, 0, 0, None))
+    (item,) = intake(config, receipt)
+    written = to_intake(config.topics, item)
+    (back,) = from_intake(config, InRecord(TOPICS.intake, written.key, written.value, written.headers, 0, 0, None))
     assert isinstance(back[1], ReceiptEvent) and back[1].sak_key == req[0]
     assert back[1].at == datetime(2025, 8, 18, 9, 31) and back[1].source.key is None
 
 
 def test_a_foreign_record_on_the_intake_topic_goes_to_the_dlq() -> None:
-    (dlq,) = Pipeline(TOPICS).from_intake(InRecord(TOPICS.intake, "x", b"{}", (), 0, 0, None))
+    (dlq,) = from_intake(FlowConfig(TOPICS), InRecord(TOPICS.intake, "x", b"{}", (), 0, 0, None))
     assert isinstance(dlq, OutRecord) and dlq.topic == TOPICS.dlq
     assert dlq.header("error").startswith(b"NOT_AN_INTAKE_RECORD")
 
@@ -195,14 +205,14 @@ def test_a_foreign_record_on_the_intake_topic_goes_to_the_dlq() -> None:
 
 @pytest.mark.parametrize("key", [None, ""])
 def test_a_request_without_a_key_goes_to_the_dlq_unanswered(key: str | None) -> None:
-    out = Pipeline(TOPICS).intake(request_record(dp(MP1), key=key))
+    out = intake(FlowConfig(TOPICS), request_record(dp(MP1), key=key))
     assert [r.topic for r in out] == [TOPICS.dlq]
     assert out[0].header("error").startswith(b"MISSING_KEY")
 
 
 def test_a_record_of_another_topic_is_never_read_as_a_request() -> None:
     rec = InRecord("teamaap.utbetaling.v1", "k1", orjson.dumps(dp(MP1)), (), 0, 0, None)
-    out = Pipeline(TOPICS).intake(rec)
+    out = intake(FlowConfig(TOPICS), rec)
     assert [r.topic for r in out] == [TOPICS.dlq]
     assert out[0].header("error").startswith(b"UNKNOWN_TOPIC")
     assert out[0].value == rec.value
@@ -210,7 +220,7 @@ def test_a_record_of_another_topic_is_never_read_as_a_request() -> None:
 
 def test_the_dlq_keeps_an_oversized_input_as_a_digest_and_bounds_its_error() -> None:
     huge = b'{"sakId": "' + b"x" * (DLQ_VALUE_LIMIT + 10) + b'"'
-    out = Pipeline(TOPICS).intake(request_record(huge))
+    out = intake(FlowConfig(TOPICS), request_record(huge))
     (dlq,) = [r for r in out if r.topic == TOPICS.dlq]
     assert dlq.value is None and b"sha256" in dlq.header("value-dropped")
     assert len(dlq.header("error")) <= DLQ_ERROR_LIMIT * 4
@@ -230,9 +240,9 @@ def _many_lines(n_meldeperioder: int, sak: str = "S" * 30, behandling: str = "B"
 
 
 def test_a_request_whose_oppdrag_would_be_too_large_is_a_400() -> None:
-    pipe = Pipeline(TOPICS)
-    (item,) = pipe.intake(request_record(_many_lines(MAX_LINJER // 10 + 1)))
-    _, out = pipe.apply(None, item[1])
+    config = FlowConfig(TOPICS)
+    (item,) = intake(config, request_record(_many_lines(MAX_LINJER // 10 + 1)))
+    _, out = apply(config, None, item[1])
     assert [r.topic for r in out if r.topic != TOPICS.sak_state] == [TOPICS.status]
     status = orjson.loads(out[0].value)
     assert status["status"] == "FEILET" and status["error"]["statusCode"] == 400

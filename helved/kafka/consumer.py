@@ -1,4 +1,10 @@
-"""Reading helved's topics from outside the dataflow: the CLI, the demo, the OS bridge, tests.
+"""Reading helved's topics with confluent-kafka consumers: the one place a consumer is built and
+a Kafka message becomes an `InRecord` (the CLI, the demo, the OS bridge, start-up, the dataflow's
+Kafka input, tests).
+
+    consumer, partitions_of, poll_batch   an assign-only consumer, its topics' partitions, a batch
+    to_in_record                          a confluent-kafka or Bytewax connector message -> InRecord
+    Follower, read_all                    topics from their beginning: as records arrive, or to the end
 
 Consumers here use `assign()` (no consumer group: a group join on Tansu takes seconds) and find
 the end of a partition from fetches (`enable.partition.eof`), never from the latest-offset
@@ -9,11 +15,11 @@ partitions).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -26,6 +32,12 @@ from confluent_kafka import (
 from helved.config import Settings
 from helved.kafka.admin import LIBRDKAFKA_LOG, BrokerUnavailable
 from helved.records import InRecord
+
+if TYPE_CHECKING:
+    from bytewax.connectors.kafka import KafkaError as SourceError
+    from bytewax.connectors.kafka import KafkaSourceMessage
+
+log = logging.getLogger(__name__)
 
 # Tansu does not wake a waiting fetch when a record arrives: the fetch wait is the latency.
 FETCH_WAIT_MAX_MS = 20
@@ -73,16 +85,49 @@ def partitions_of(c: Consumer, topics: Iterable[str], timeout_s: float = 10.0) -
     return out
 
 
-def to_in_record(msg: Message) -> InRecord:
-    key = msg.key()
-    ts_type, ts = msg.timestamp()
+def to_in_record(
+    msg: Message | KafkaSourceMessage[bytes | None, bytes | None] | SourceError,
+) -> InRecord:
+    """A consumed message as helved's `InRecord`: a confluent-kafka `Message` (from `poll_batch`)
+    or the Bytewax connector's message (the dataflow's input); raise on the connector's error.
+
+    A key that is not valid UTF-8 has its undecodable bytes replaced (and a warning logged); a
+    header without a value gets `b""`.
+    """
+    if isinstance(msg, Message):
+        return _in_record(
+            msg.topic(), msg.key(), msg.value(), msg.headers(), msg.partition(), msg.offset(), msg.timestamp()
+        )
+    from bytewax.connectors.kafka import KafkaError as SourceError
+
+    if isinstance(msg, SourceError):
+        raise RuntimeError(f"error consuming from {msg.msg.topic}: {msg.err}")  # noqa: TRY004
+    return _in_record(msg.topic, msg.key, msg.value, msg.headers, msg.partition, msg.offset, msg.timestamp)
+
+
+def _in_record(
+    topic: str | None,
+    key: bytes | str | None,
+    value: bytes | str | None,
+    headers: Any,  # (name, value) pairs, or None
+    partition: int | None,
+    offset: int | None,
+    timestamp: tuple[int, int] | None,
+) -> InRecord:
+    text = key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key
+    if isinstance(key, bytes) and text is not None and "\ufffd" in text:
+        log.warning(
+            "key of %s[%s]@%s is not valid UTF-8; undecodable bytes replaced", topic, partition, offset
+        )
+    ts_type, ts = timestamp if timestamp is not None else (0, 0)
     return InRecord(
-        topic=msg.topic() or "",
-        key=key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key,
-        value=msg.value(),  # type: ignore[arg-type]  # bytes without a deserializer
-        headers=tuple((h[0], h[1] if isinstance(h[1], bytes) else b"") for h in (msg.headers() or ())),
-        partition=msg.partition() or 0,
-        offset=msg.offset() or 0,
+        topic=topic or "",
+        key=text,
+        value=value,  # type: ignore[arg-type]  # bytes without a deserializer
+        headers=tuple((name, value_ if isinstance(value_, bytes) else b"") for name, value_ in (headers or ())),
+        partition=partition or 0,
+        offset=offset or 0,
+        # Type 0 is TIMESTAMP_NOT_AVAILABLE.
         timestamp_ms=ts if ts_type != 0 else None,
     )
 
@@ -158,54 +203,3 @@ def read_all(settings: Settings, topics: Iterable[str], timeout_s: float = 30.0)
                 raise TimeoutError(f"did not reach the end of {', '.join(names)} within {timeout_s:g} s")
             records.extend(f.poll())
     return sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
-
-
-class StatusLog:
-    """The statuses of `helved.status.v1` per original key, replays dropped.
-
-    After a crash the pipeline produces the last epoch's outputs again, byte-identical and with
-    the same provenance headers; a status already seen with the same value and provenance is a
-    replay, not news.
-    """
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[bytes | None, ...]] = set()
-        self.by_key: dict[str | None, list[dict[str, Any]]] = {}
-
-    def add(self, rec: InRecord) -> dict[str, Any] | None:
-        """The parsed status if `rec` is new, else None."""
-        ident = (
-            rec.value,
-            rec.key.encode() if rec.key is not None else None,
-            rec.header("src-topic"),
-            rec.header("src-partition"),
-            rec.header("src-offset"),
-        )
-        if ident in self._seen or rec.value is None:
-            return None
-        self._seen.add(ident)
-
-        try:
-            status = orjson.loads(rec.value)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(status, dict):
-            return None
-        self.by_key.setdefault(rec.key, []).append(status)
-        return status
-
-    def sequence(self, key: str | None) -> list[str]:
-        return [s.get("status", "?") for s in self.by_key.get(key, [])]
-
-    def final(self, key: str | None) -> dict[str, Any] | None:
-        """The first OK or FEILET of `key`, if any.
-
-        The first, not the last status: a request's verdict does not change, but after a
-        pipeline restart its statuses may be produced again from another interleaving of
-        requests and receipts (a "MOTTATT, waiting" that was not there before, then the same OK
-        with the same provenance, which is dropped here as a replay).
-        """
-        for status in self.by_key.get(key) or []:
-            if status.get("status") in ("OK", "FEILET"):
-                return status
-        return None

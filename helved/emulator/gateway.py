@@ -1,4 +1,13 @@
-"""The OS emulator as a service: an `OsGateway` whose state survives a restart.
+"""The OS emulator behind the OS port: `EmulatedOs` implements `helved.os.port.OsGateway`.
+
+This is the emulator's adapter, the one module where its answers become the port's values
+(`answer_of`, `verdict_of`, `avstemming_answer_of`); production code reaches the emulator only
+through the port. It lives with the emulator because it is a development and test stand-in for
+OS: `helved os-emulator`, the dev stack, the demo and the tests run it; `helved sak --os-state`
+reads its state.
+
+`EmulatedOs(state_dir)` is the emulator as a service, whose state survives a restart
+(`EmulatedOs()` keeps it in memory).
 
 The emulator's state (ledger, answered documents, its random generator) is a function of its
 seed, its faults and the documents it was handed, in order. So the service writes each document
@@ -19,21 +28,44 @@ import logging
 import sqlite3
 import threading
 import time
-from datetime import date
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
-from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, Simulation, paid
+from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, Simulation, Verdict, paid
 from helved.emulator.avstemming import AvstemmingDesk, Check
+from helved.emulator.xml import Unparseable
+from helved.os import port
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had as `helved.emulated_os`: log queries select on it.
+log = logging.getLogger("helved.emulated_os")
 
 DB_NAME = "os-emulator.sqlite"
 
 
 class StateMismatch(ValueError):
     """The state directory was created with another seed or other faults."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The emulator's answers as the port's values
+
+
+def verdict_of(verdict: Verdict) -> port.Verdict:
+    return port.Verdict(verdict.alvorlighetsgrad, verdict.kode_melding, verdict.beskr_melding)
+
+
+def answer_of(simulation: Simulation) -> port.SimulationAnswer:
+    return port.SimulationAnswer(verdict_of(simulation.verdict), simulation.before, simulation.after)
+
+
+def avstemming_answer_of(check: Check) -> port.AvstemmingAnswer:
+    return port.AvstemmingAnswer(check.avstemming_id, check.line(), None if check.duplicate else check.holds)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
 
 
 def _faults_json(faults: Faults) -> bytes:
@@ -47,7 +79,8 @@ def _faults_from_json(raw: bytes) -> Faults:
 
 
 class EmulatedOs:
-    """`OsGateway` over an `OsEmulator`, durable in `state_dir` (or in memory when None)."""
+    """`helved.os.port.OsGateway` over an `OsEmulator`, durable in `state_dir` (or in memory
+    when None)."""
 
     def __init__(
         self,
@@ -137,11 +170,11 @@ class EmulatedOs:
             time.sleep(reply.delay_s)
         return list(reply.kvitteringer)
 
-    def hand_over_avstemming(self, messages: list[bytes]) -> Check:
+    def hand_over_avstemming(self, messages: Sequence[bytes]) -> port.AvstemmingAnswer:
         """One avstemming id's messages (START, DATA…, AVSL): checked against what OS received
         and answered in its range (`helved.emulator.avstemming`)."""
         with self._lock:
-            return self.avstemming.check(messages)
+            return avstemming_answer_of(self.avstemming.check(list(messages)))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -154,10 +187,14 @@ class EmulatedOs:
         if self._history is not None:
             self._history.setdefault(hashlib.sha256(document).hexdigest(), self.emulator.ledger)
 
-    def simulate_request(self, simulering_xml: bytes) -> Simulation:
-        """OS's simulation service over the current ledger; books and remembers nothing."""
+    def simulate_request(self, simulering_xml: bytes) -> port.SimulationAnswer:
+        """OS's simulation service over the current ledger; books and remembers nothing. Bytes
+        that are not XML get a 12 (the dryrun answer never hands them over)."""
         with self._lock:
-            return self.emulator.simulate_request(simulering_xml)
+            try:
+                return answer_of(self.emulator.simulate_request(simulering_xml))
+            except Unparseable:
+                return port.SimulationAnswer(port.NOT_XML, {}, {})
 
     def paid(self, fagomraade: str, fagsystem_id: str) -> PaidMap:
         """What the sak is paid now."""
@@ -197,45 +234,3 @@ def _read_documents(db: sqlite3.Connection) -> list[bytes]:
     except sqlite3.OperationalError:
         return []
 
-
-# ---------------------------------------------------------------------------------------------
-# Payments as rows
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PaymentRow:
-    """A run of consecutive paying days (Friday -> Monday continues) at one amount."""
-
-    klassekode: str
-    fom: date
-    tom: date
-    days: int
-    per_day: int
-    total: int
-
-
-def payment_rows(paid: PaidMap) -> list[PaymentRow]:
-    """What a sak is paid, as rows: per klassekode, runs of paying days with equal amounts."""
-    rows: list[PaymentRow] = []
-    for klassekode, per_day in sorted(paid.items()):
-        run: list[tuple[date, int]] = []
-        for day, amount in sorted(per_day.items()):
-            amount = int(amount)
-            if run and amount == run[-1][1] and _continues(run[-1][0], day):
-                run.append((day, amount))
-                continue
-            if run:
-                rows.append(_row(klassekode, run))
-            run = [(day, amount)]
-        if run:
-            rows.append(_row(klassekode, run))
-    return rows
-
-
-def _continues(prev: date, day: date) -> bool:
-    gap = (day - prev).days
-    return gap == 1 or (prev.weekday() == 4 and gap == 3)
-
-
-def _row(klassekode: str, run: list[tuple[date, int]]) -> PaymentRow:
-    return PaymentRow(klassekode, run[0][0], run[-1][0], len(run), run[0][1], sum(a for _, a in run))

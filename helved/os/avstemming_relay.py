@@ -10,8 +10,10 @@ AVSL arrives; then the id is *done*, for good (spec `avstemming.md` §6):
 3. START: the id's buffer is emptied (a new attempt of an id not yet handed over).
 4. The record is buffered, keyed by its topic, partition and offset, so a record read again
    after a restart is buffered once.
-5. AVSL: the buffer, in offset order, is handed to `gateway.hand_over_avstemming`, then the id
-   is journaled as done and its buffer dropped, in one transaction.
+5. AVSL: the buffer, in offset order, is handed to `gateway.hand_over_avstemming` (the port,
+   `helved.os.port`), then the id is journaled as done with the answer's line and its buffer
+   dropped, in one transaction. A stand-in OS without that method (a test fake, the simulator)
+   takes no avstemming: the id is done all the same.
 
 The buffer and the done ids live in SQLite (`state_dir/avstemming.sqlite`); the offsets stay
 in the bridge's journal, committed after the batch. A crash between step 5's hand-over and its
@@ -25,11 +27,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from helved.os.port import OsGateway
 from helved.records import InRecord
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had before the module moved into `helved.os`: log queries select on it.
+log = logging.getLogger("helved.avstemming_relay")
 
 
 class AvstemmingRelay:
@@ -56,7 +59,7 @@ class AvstemmingRelay:
     def is_done(self, avstemming_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM done WHERE id = ?", (avstemming_id,)).fetchone() is not None
 
-    def process(self, records: Iterable[InRecord], gateway: Any) -> list[str]:
+    def process(self, records: Iterable[InRecord], gateway: OsGateway) -> list[str]:
         """Steps 1-5 for each record, in order; one line per id handed over (never an avstemming_id)."""
         from helved.oppdrag.avstemming import read_avstemming
 
@@ -86,7 +89,7 @@ class AvstemmingRelay:
                 lines.append(self._hand_over(avstemming_id, gateway))
         return lines
 
-    def _hand_over(self, avstemming_id: str, gateway: Any) -> str:
+    def _hand_over(self, avstemming_id: str, gateway: OsGateway) -> str:
         rows = self._db.execute(
             'SELECT value FROM buffered WHERE id = ? ORDER BY partition, "offset"', (avstemming_id,)
         ).fetchall()
@@ -95,8 +98,7 @@ class AvstemmingRelay:
         if hand_over is None:
             line = f"avstemming {avstemming_id}: {len(messages)} messages; this OS takes no avstemming"
         else:
-            result = hand_over(messages)
-            line = result.line() if hasattr(result, "line") else f"avstemming {avstemming_id}: {len(messages)} messages handed over"
+            line = hand_over(messages).line
         with self._tx():
             self._db.execute("INSERT INTO done (id, result) VALUES (?, ?)", (avstemming_id, line))
             self._db.execute("DELETE FROM buffered WHERE id = ?", (avstemming_id,))

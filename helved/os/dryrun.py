@@ -12,7 +12,9 @@ One periode per calendar month whose payment changes. Posteringer: YTEL negative
 taken back (the month's previous payment), YTEL positive for what is paid (the new payment),
 and FEIL for money already paid out that would be taken back (a month counts as paid out when
 it ends before the request's date). `answer_simulering` is the shell used by the OS bridge and
-`helved replay`: a simulation request record in, the answer and the final status out.
+`helved replay`: a simulation request record in, the answer and the final status out. It asks
+OS through the port (`helved.os.port.OsGateway.simulate_request`) and reads the request's header
+with `helved.oppdrag.xml`; it imports no adapter.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from typing import Any
 import orjson
 
 from helved import fagsystemer
+from helved.codec import encode_verdict
 from helved.config import Topics
-from helved.domain.model import Fagsystem
+from helved.domain.sak import Error
+from helved.domain.model import Fagsystem, StatusKind
+from helved.os.port import NOT_XML, Amount, OsGateway, PaidMap, Verdict
 from helved.records import InRecord, OutRecord
-
-PaidMap = Mapping[str, Mapping[date, int]]
-
 
 
 def _stønadstyper(fagsystem: str) -> Mapping[str, str]:
@@ -50,15 +52,15 @@ def _month_bounds(ym: tuple[int, int]) -> tuple[date, date]:
     return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
 
 
-def _by_month(days: Mapping[date, int]) -> dict[tuple[int, int], dict[date, int]]:
-    out: dict[tuple[int, int], dict[date, int]] = {}
+def _by_month(days: Mapping[date, Amount]) -> dict[tuple[int, int], dict[date, Amount]]:
+    out: dict[tuple[int, int], dict[date, Amount]] = {}
     for d, amount in days.items():
         if amount:
             out.setdefault(_month(d), {})[d] = amount
     return out
 
 
-def _span(days: Mapping[date, int]) -> tuple[str, str]:
+def _span(days: Mapping[date, Amount]) -> tuple[str, str]:
     return min(days).isoformat(), max(days).isoformat()
 
 
@@ -110,8 +112,8 @@ def simulation_result(
         return no_change(fagsystem)
     perioder = []
     for ym in sorted(per_month):
-        fom, tom = _month_bounds(ym)
-        perioder.append({"fom": fom.isoformat(), "tom": tom.isoformat(), "utbetalinger": per_month[ym]})
+        first, last = _month_bounds(ym)
+        perioder.append({"fom": first.isoformat(), "tom": last.isoformat(), "utbetalinger": per_month[ym]})
     return {"@type": "v2", "perioder": perioder}
 
 
@@ -153,7 +155,7 @@ def request_date(rec: OutRecord | InRecord) -> date:
     as paid out."""
     if rec.timestamp_ms is None:
         return date.min
-    from helved.pipeline import oslo_wall_time
+    from helved.oslo import oslo_wall_time
 
     try:
         return oslo_wall_time(rec.timestamp_ms).date()
@@ -170,22 +172,26 @@ def _dryrun_topic(topics: Topics, fagsystem: str) -> str:
         return topics.dryrun_dp
 
 
-def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
-    """Ask OS's simulation service (`emulator.simulate_request`) and build the dryrun answer
-    and the request's final status (OK, or FEILET when OS would reject the Oppdrag)."""
-    from helved.emulator.ledger import technical
-    from helved.emulator.xml import Unparseable, header_of, parse_document
+def answer_simulering(gateway: OsGateway, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
+    """Ask OS's simulation service (`gateway.simulate_request`) and build the dryrun answer
+    and the request's final status (OK, or FEILET when OS would reject the Oppdrag).
+
+    Bytes OS cannot read as XML (`helved.oppdrag.xml.read_os_document`) are answered FEILET
+    500 here, without asking OS."""
+    from helved.oppdrag.xml import os_header, read_os_document
 
     headers = tuple((k, v) for k, v in rec.headers if k in ("original-key", "fagsystem", "src-topic", "src-partition", "src-offset"))
     fagsystem = (rec.header("fagsystem") or b"").decode(errors="replace")
     status: dict[str, Any]
     out: list[OutRecord] = []
-    try:
-        _, sak_id, utbetales_til = header_of(parse_document(rec.value or b""), "oppdrag")
-        sim = emulator.simulate_request(rec.value)
+    verdict: Verdict
+    root = read_os_document(rec.value or b"")
+    if root is None:
+        verdict = NOT_XML
+    else:
+        _, sak_id, utbetales_til = os_header(root, "oppdrag")
+        sim = gateway.simulate_request(rec.value or b"")
         verdict = sim.verdict
-    except Unparseable:
-        verdict = technical("B999999T", "Meldingen kan ikke leses som XML")
     if verdict.accepted:
         result = simulation_result(
             sim.before,
@@ -196,10 +202,9 @@ def answer_simulering(emulator: Any, rec: OutRecord | InRecord, topics: Topics) 
             request_date=request_date(rec),
         )
         out.append(OutRecord(_dryrun_topic(topics, fagsystem), rec.key, orjson.dumps(result), headers, rec.timestamp_ms))
-        status = {"status": "OK", "detaljer": None, "error": None, "simulering": True}
+        status = encode_verdict(StatusKind.OK, simulering=True)
     else:
         code = 400 if verdict.alvorlighetsgrad == "08" else 500
-        error = {"statusCode": code, "msg": verdict.beskr_melding, "doc": None}
-        status = {"status": "FEILET", "detaljer": None, "error": error, "simulering": True}
-    out.append(OutRecord(topics.status, rec.key, orjson.dumps(status), headers, rec.timestamp_ms))
+        status = encode_verdict(StatusKind.FEILET, error=Error(code, verdict.beskr_melding, None), simulering=True)
+    out.append(OutRecord(topics.status, rec.key, status, headers, rec.timestamp_ms))
     return out

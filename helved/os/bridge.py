@@ -4,6 +4,9 @@
                              ├──► helved.status.v1      HOS_OPPDRAG  (first)
                              └──► helved.kvittering.v1  the receipt(s) (then)
 
+`OsGateway` is the port (`helved.os.port`); an adapter implements it (`helved.emulator.gateway`
+today). This module imports no adapter.
+
 A pure core (`decide`, `hos_oppdrag`, `kvittering_records`) and a thin shell (`OsBridge`, a
 `Journal` in SQLite, `run_bridge` with a Kafka consumer and a `ReliableProducer`).
 
@@ -54,36 +57,25 @@ from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
+from helved.codec import encode_verdict
 from helved.config import Settings, Topics
-from helved.emulator import Simulation
-from helved.follow import consumer as new_consumer
-from helved.avstemming_relay import AvstemmingRelay
-from helved.follow import TopicMissing, partitions_of, poll_batch, to_in_record
+from helved.domain.model import StatusKind
 from helved.kafka.admin import LIBRDKAFKA_LOG
+from helved.kafka.consumer import TopicMissing, partitions_of, poll_batch, to_in_record
+from helved.kafka.consumer import consumer as new_consumer
 from helved.kafka.producer import ReliableProducer
+from helved.os.avstemming_relay import AvstemmingRelay
+from helved.os.port import OsGateway
 from helved.records import InRecord, OutRecord, provenance
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had before the module moved into `helved.os`: log queries select on it.
+log = logging.getLogger("helved.bridge")
 
 # The status the bridge writes once an Oppdrag is handed over (spec domain.md §8).
-HOS_OPPDRAG = b'{"status":"HOS_OPPDRAG","detaljer":null,"error":null,"simulering":false}'
+HOS_OPPDRAG = encode_verdict(StatusKind.HOS_OPPDRAG)
 
 # Headers of the Oppdrag record copied to the receipt, so operators can follow it.
 _COPIED_HEADERS = ("original-key", "fagsystem", "sak", "uids")
-
-
-class OsGateway(Protocol):
-    """Where Oppdrag go. The emulator answers at once. An MQ adapter would return `[]` and let
-    a receipt listener produce the receipts when OS sends them; it must keep them by content
-    hash too, so that a copy of the Oppdrag gets them delivered again (module docstring)."""
-
-    def simulate_request(self, simulering_xml: bytes) -> Simulation:
-        """OS's simulation service: what the request would do to the sak, booking nothing."""
-        ...
-
-    def hand_over(self, oppdrag_xml: bytes) -> list[bytes]:
-        """Hand one Oppdrag to OS; the kvitteringer known at once (0, 1 or more)."""
-        ...
 
 
 class Sender(Protocol):
@@ -323,7 +315,7 @@ class OsBridge:
     def _simulate(self, records: list[InRecord]) -> None:
         """Dryruns (spec §10): OS's simulation service answers from its ledger, books nothing.
         A replayed simulation request gets the same answer again, so no journal is needed."""
-        from helved.dryrun import answer_simulering
+        from helved.os.dryrun import answer_simulering
 
         for rec in records:
             for out in answer_simulering(self.gateway, rec, self.topics):

@@ -1,7 +1,8 @@
 """Bytewax glue for the Kafka edge: topics in as `InRecord`s, `OutRecord`s out.
 
-Kept thin on purpose: everything Kafka-specific beyond Bytewax's connector API lives in
-`helved.kafka`, and the pipeline itself only sees `helved.records`.
+Kept thin on purpose: everything Kafka-specific beyond Bytewax's connector API lives in the
+rest of `helved.kafka`, and the flow itself only sees `helved.records`. The production flow
+(`helved.flow.get_flow`) reads its topics through `kafka_input` and writes through `KafkaOutSink`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import logging
 from typing import Any, Literal
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
 from helved.config import Settings
 from helved.kafka.admin import LIBRDKAFKA_LOG, admin_client, fetch_metadata
+from helved.kafka.consumer import to_in_record
 from helved.kafka.producer import ReliableProducer
 from helved.records import InRecord, OutRecord
 
@@ -104,31 +106,6 @@ class _CheckedKafkaSource(KafkaSource):
                 raise error
             parts.extend(f"{idx}-{topic}" for idx in meta.partitions)
         return parts
-
-
-def to_in_record(msg: KafkaSourceMessage[bytes | None, bytes | None] | KafkaError) -> InRecord:
-    """Convert the connector's message into helved's `InRecord`; raise on a consumer error."""
-    if isinstance(msg, KafkaError):
-        raise RuntimeError(f"error consuming from {msg.msg.topic}: {msg.err}")
-    key = None
-    if msg.key is not None:
-        key = msg.key.decode("utf-8", errors="replace")
-        if "\ufffd" in key:
-            log.warning(
-                "key of %s[%s]@%s is not valid UTF-8; undecodable bytes replaced",
-                msg.topic, msg.partition, msg.offset,
-            )
-    ts_type, ts = msg.timestamp if msg.timestamp is not None else (0, 0)
-    return InRecord(
-        topic=msg.topic or "",
-        key=key,
-        value=msg.value,
-        headers=tuple((name, b"" if value is None else value) for name, value in msg.headers),
-        partition=msg.partition if msg.partition is not None else 0,
-        offset=msg.offset if msg.offset is not None else 0,
-        # Type 0 is TIMESTAMP_NOT_AVAILABLE.
-        timestamp_ms=ts if ts_type != 0 else None,
-    )
 
 
 # librdkafka prefetches up to `queued.max.messages.kbytes` (64 MiB by default) *per partition*:
