@@ -9,9 +9,9 @@ A request may send several Oppdrag at once, one per fagområde (tilleggsstønade
 Ordering protocol of a receipt (`on_receipt`), which the code below follows step by step:
   1. match the receipt to an unanswered Oppdrag in flight by its lines (delytelseIds,
      henvisning, avstemming key); anything else changes nothing and is reported;
-  2. record the answer; while another Oppdrag of the request is unanswered, stop here;
-  3. make the pending utbetalinger of every accepted (00/04) Oppdrag confirmed and emit them
-     and the sak's uid list (never one OS rejected);
+  2. on 00/04 make that Oppdrag's pending utbetalinger confirmed and emit them and the sak's
+     uid list (never those of an Oppdrag OS rejected); record the answer;
+  3. while another Oppdrag of the request is unanswered, stop here;
   4. only then emit the final status: OK when all were accepted (OK only after the confirmed
      state is updated), else FEILET naming the rejected fagområder;
   5. clear the in-flight slot and process waiting requests in arrival order until one sends
@@ -302,35 +302,31 @@ def on_receipt(
     if state is None or flight is None or hit is None:
         return state, [DeadLetter(source, "UNMATCHED_KVITTERING", "matches no Oppdrag in flight for this sak")]
 
-    # 2. record the answer; wait for the request's other Oppdrag
-    answered = replace(flight.sent[hit], answer=(grad, kv.beskr_melding))
-    flight = replace(flight, sent=flight.sent[:hit] + (answered,) + flight.sent[hit + 1 :])
-    if any(s.answer is None for s in flight.sent):
-        return replace(state, in_flight=flight), []
-
+    # 2. what OS accepted becomes current, and only that; the answer is recorded
+    part = flight.sent[hit]
     fagsystem = state.sak_key.fagsystem
     out: list[Output] = []
+    if grad in ACCEPTED:
+        confirmed = dict(state.confirmed)
+        for u in part.pending:
+            confirmed[u.uid] = u
+        avvent = state.avvent
+        if part.oppdrag.avvent is not None:
+            avvent = {**avvent, part.oppdrag.fagområde: part.oppdrag.avvent}
+        state = replace(
+            state, confirmed=confirmed, accepted=state.accepted | {part.oppdrag.fagområde}, avvent=avvent
+        )
+        out.extend(ConfirmedOut(flight.original_key, u) for u in part.pending)
+        out.append(SakerOut(state.sak_key, state.active_uids))
+    out.extend(PendingCleared(u.uid) for u in part.pending)
+    flight = replace(flight, sent=flight.sent[:hit] + (replace(part, answer=(grad, kv.beskr_melding)),) + flight.sent[hit + 1 :])
+    # 3. wait for the request's other Oppdrag
+    if any(s.answer is None for s in flight.sent):
+        return replace(state, in_flight=flight), out
+
+    # 4. then the status
     ok = [s for s in flight.sent if s.answer is not None and s.answer[0] in ACCEPTED]
     rejected = [s for s in flight.sent if s.answer is not None and s.answer[0] in REJECTED]
-    # 3. what OS accepted becomes current, and only that
-    if ok:
-        confirmed = dict(state.confirmed)
-        avvent = dict(state.avvent)
-        for s in ok:
-            for u in s.pending:
-                confirmed[u.uid] = u
-            if s.oppdrag.avvent is not None:
-                avvent[s.oppdrag.fagområde] = s.oppdrag.avvent
-        state = replace(
-            state,
-            confirmed=confirmed,
-            accepted=state.accepted | {s.oppdrag.fagområde for s in ok},
-            avvent=avvent,
-        )
-        out.extend(ConfirmedOut(flight.original_key, u) for s in ok for u in s.pending)
-        out.append(SakerOut(state.sak_key, state.active_uids))
-    out.extend(PendingCleared(u.uid) for u in flight.pending)
-    # 4. then the status
     if not rejected:
         warnings = [s.answer[1] or "" for s in ok if s.answer is not None and s.answer[0] == "04"]
         error = Error(200, "; ".join(warnings)) if warnings else None
