@@ -7,6 +7,7 @@ over a real broker, over `helved replay`'s JSONL file, and in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -49,8 +50,20 @@ def _header(headers: Headers, name: str) -> bytes | None:
     return None
 
 
-def provenance(rec: InRecord) -> Headers:
-    """Headers that let a consumer recognise an output replayed after a crash."""
+class Place(Protocol):
+    """Where a record was read: an `InRecord`, or the domain's `Source` of one."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def provenance(rec: Place) -> Headers:
+    """Headers that let a consumer recognise an output replayed after a crash: where the
+    input that caused it was read."""
     return (
         ("src-topic", rec.topic.encode()),
         ("src-partition", str(rec.partition).encode()),

@@ -40,7 +40,14 @@ from bytewax.recovery import init_db_dir
 from helved.config import Topics
 from helved.domain.sak import SakState
 from helved.emulator import Faults, OsEmulator
-from helved.flow.driver import Cause, Offsets, cause, cause_of, receipt_inputs, run_loop
+from helved.flow.driver import (
+    InputId,
+    Offsets,
+    cause_of,
+    input_id,
+    receipt_inputs,
+    run_loop,
+)
 from helved.records import InRecord, OutRecord
 
 from .traffic import SakHistory
@@ -146,7 +153,7 @@ class BenchLoop:
     _ready: deque[int] = field(default_factory=deque)
     _remaining: list[int] = field(default_factory=list)
     _busy: list[int] = field(default_factory=list)
-    _waiting: dict[Cause, int] = field(default_factory=dict)  # (src-topic, src-offset) -> sak
+    _waiting: dict[InputId, int] = field(default_factory=dict)  # (src-topic, src-offset) -> sak
     _offsets: Offsets = field(default_factory=Offsets)
     _phase: int = -1
     _done: bool = False
@@ -202,7 +209,7 @@ class BenchLoop:
                 st.generate_s += clock() - t0
                 r = self._offsets.number(d.record)
                 out.append(r)
-                self._waiting[cause(r)] = i
+                self._waiting[input_id(r)] = i
                 self._busy[i] += 1
                 self._remaining[i] -= 1
                 st.requests += 1
@@ -220,7 +227,7 @@ class BenchLoop:
     def take(self, items: list[OutRecord]) -> None:
         with self.lock:
             st = self.stats[self._phase]
-            done: dict[Cause, int] = {}
+            done: dict[InputId, int] = {}
             clock, cpu = time.perf_counter, time.thread_time
             for item in items:
                 st.outputs += 1
@@ -242,7 +249,7 @@ class BenchLoop:
                     for receipt in receipt_inputs(self.topics, item, kvitteringer):
                         receipt = self._offsets.number(receipt)
                         self._receipts.append(receipt)
-                        self._waiting[cause(receipt)] = i
+                        self._waiting[input_id(receipt)] = i
                         self._busy[i] += 1
                         st.receipts += 1
                         if b"<alvorlighetsgrad>00" not in (receipt.value or b""):

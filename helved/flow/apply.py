@@ -60,6 +60,7 @@ def _state_record(config: FlowConfig, state: SakState, cause: Source | None) -> 
 
 def _transition(config: FlowConfig, state: SakState | None, event: Event) -> tuple[SakState | None, list[OutRecord]]:
     topics = config.topics
+    new_state: SakState | None
     if isinstance(event, RequestEvent):
         src = event.request.source
         try:

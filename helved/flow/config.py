@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from helved.config import Topics
 from helved.domain.model import Fagsystem
@@ -24,4 +23,4 @@ class FlowConfig:
     inputs: Mapping[str, Fagsystem] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", MappingProxyType(self.topics.inputs()))
+        object.__setattr__(self, "inputs", self.topics.inputs())

@@ -50,8 +50,8 @@ Answer = Callable[[OutRecord], list[bytes]]
 # OS's side for one simulation request record: the records it produces (the dryrun answer, the
 # final status).
 Simulate = Callable[[OutRecord], list[OutRecord]]
-# An input's place, as its outputs name it: (src-topic, src-offset).
-Cause = tuple[bytes, bytes]
+# An input as its outputs name it in their provenance headers: (src-topic, src-offset).
+InputId = tuple[bytes, bytes]
 
 GATE_TIMEOUT_S = 30.0
 
@@ -62,13 +62,13 @@ GATE_TIMEOUT_S = 30.0
 
 @dataclass
 class Offsets:
-    """Per topic, the next offset: each topic is read as one partition (0)."""
+    """Per topic, the next offset, as one partition of the topic would number its records."""
 
-    next: dict[str, int] = field(default_factory=dict)
+    taken: dict[str, int] = field(default_factory=dict)
 
     def take(self, topic: str) -> int:
-        n = self.next.get(topic, 0)
-        self.next[topic] = n + 1
+        n = self.taken.get(topic, 0)
+        self.taken[topic] = n + 1
         return n
 
     def number(self, rec: InRecord) -> InRecord:
@@ -82,11 +82,11 @@ def receipt_inputs(topics: Topics, oppdrag: OutRecord, kvitteringer: Iterable[by
     return [InRecord(topics.kvittering, oppdrag.key, kv, (), 0, 0, oppdrag.timestamp_ms) for kv in kvitteringer]
 
 
-def provenance_pairs(rec: OutRecord) -> set[Cause]:
+def provenance_pairs(rec: OutRecord) -> set[InputId]:
     """Every (src-topic, src-offset) the record's headers name, each offset paired with the
     src-topic before it. A DLQ record keeps the input's own headers after helved's, and a
     receipt from the OS bridge carries the bridge's provenance (the Oppdrag it answers)."""
-    pairs: set[Cause] = set()
+    pairs: set[InputId] = set()
     topic: bytes | None = None
     for name, value in rec.headers:
         if name == "src-topic":
@@ -96,7 +96,7 @@ def provenance_pairs(rec: OutRecord) -> set[Cause]:
     return pairs
 
 
-def cause_of(rec: OutRecord) -> Cause:
+def cause_of(rec: OutRecord) -> InputId:
     """The input that caused an output: the first (src-topic, src-offset) of its headers
     (helved's own provenance comes before any header an input brought)."""
     topic = offset = None
@@ -110,7 +110,7 @@ def cause_of(rec: OutRecord) -> Cause:
     return topic or b"", offset or b""
 
 
-def cause(rec: InRecord) -> Cause:
+def input_id(rec: InRecord) -> InputId:
     """How the outputs of `rec` name it."""
     return rec.topic.encode(), str(rec.offset).encode()
 

@@ -102,7 +102,7 @@ def headers(cause: Cause, *pairs: tuple[str, str | None]) -> Headers:
     """The named headers that have a value, then the cause's provenance."""
     hs: list[tuple[str, bytes]] = [(k, v.encode()) for k, v in pairs if v is not None]
     if cause is not None:
-        hs.extend(provenance(cause))  # type: ignore[arg-type]
+        hs.extend(provenance(cause))
     return tuple(hs)
 
 

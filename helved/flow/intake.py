@@ -72,8 +72,8 @@ def request(topics: Topics, rec: InRecord, fagsystem: Fagsystem) -> list[Routed]
         return _rejected(topics, rec, src, fagsystem, err, dryrun)
     except Exception as exc:  # a bug: never stop the pipeline, keep the record
         log.exception("bug while reading %s[%d]@%d", rec.topic, rec.partition, rec.offset)
-        err = RequestRejected(500, ErrorCode.INTERNAL_ERROR, type(exc).__name__)
-        return _rejected(topics, rec, src, fagsystem, err, dryrun)
+        bug = RequestRejected(500, ErrorCode.INTERNAL_ERROR, type(exc).__name__)
+        return _rejected(topics, rec, src, fagsystem, bug, dryrun)
     return [(req.sak_key.as_json_text(), RequestEvent(req))]
 
 

@@ -94,7 +94,7 @@ class _CheckedKafkaSource(KafkaSource):
         metadata = fetch_metadata(
             admin_client(self._config), self._config["bootstrap.servers"], self._timeout_s
         )
-        parts = []
+        parts: list[str] = []
         for topic in self._topics:
             meta = metadata.topics.get(topic)
             if meta is None or meta.error is not None or not meta.partitions:

@@ -19,7 +19,6 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from helved.kafka.io import CONSUMER_DEFAULTS, _CheckedKafkaSource
 from helved.config import Settings
 from helved.demo import decision, meldeperiode
 from helved.kafka.consumer import Follower
@@ -27,6 +26,7 @@ from helved.kafka.consumer import consumer as follow_consumer
 from helved.kafka import EmbeddedBroker, ReliableProducer, ensure_topics
 from helved.kafka.admin import admin_client
 from helved.kafka.faults import EXIT_BROKER_FAULT, BrokerFault, TopicWatcher
+from helved.kafka.io import CONSUMER_DEFAULTS, _CheckedKafkaSource
 from helved.kafka.offsets import beyond_end
 from helved.kafka.producer import PRODUCER_CONFIG, UnknownTopic
 from helved.records import OutRecord

@@ -19,7 +19,6 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
-from helved.kafka.io import KafkaOutSink, kafka_input, to_in_record
 from helved.config import Settings
 from helved.kafka import (
     BrokerUnavailable,
@@ -33,6 +32,8 @@ from helved.kafka import (
 )
 from helved.kafka import broker as broker_module
 from helved.kafka.admin import admin_client
+from helved.kafka.consumer import to_in_record
+from helved.kafka.io import KafkaOutSink, kafka_input
 from helved.kafka.partitioner import murmur2
 from helved.records import InRecord, OutRecord, provenance
 

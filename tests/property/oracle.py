@@ -324,7 +324,7 @@ def run(decisions: Sequence[Decision], plan: Plan = Plan()) -> Run:
 def _consumed_order(r: Run) -> list[InRecord]:
     """The records in the order the replay loop fed them to the flow, receipts included.
 
-    Mirrors `helved.replay.Loop`: a record is popped from the front; the kvitteringer returned
+    Mirrors `helved.flow.driver.Gate`: a record is popped from the front; the kvitteringer returned
     for the Oppdrag it caused (at most one per input) are pushed to the front, in order.
     """
     by_src: dict[tuple[str, int], list[int]] = {}
