@@ -113,9 +113,7 @@ def events(records: Iterable[Located], topics: Topics) -> Iterator[SendtOppdrag 
 def out_records(resultat: Resultat, topics: Topics) -> list[OutRecord]:
     """Every message, fagområder in ascending order, START, DATA…, AVSL each."""
     return [
-        OutRecord(topics.avstemming, a.fagområde, avstemming_xml(m))
-        for a in resultat.avstemminger
-        for m in a.meldinger
+        OutRecord(topics.avstemming, a.fagområde, avstemming_xml(m)) for a in resultat.avstemminger for m in a.meldinger
     ]
 
 

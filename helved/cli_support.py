@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from helved.config import Settings
+from helved.errors import HelvedError
 
 # Where the OS emulator service keeps its state (`helved os-emulator`, read by `helved sak`).
 OS_STATE_ENV = "HELVED_OS_STATE_DIR"
@@ -47,7 +48,7 @@ GRACE_S = 1.5
 NO_AUTO_CREATE: dict[str, Any] = {"allow.auto.create.topics": False}
 
 
-class CommandError(Exception):
+class CommandError(HelvedError):
     """A failure to report in one line, with the exit code."""
 
     def __init__(self, message: str, code: int = 1) -> None:

@@ -60,7 +60,7 @@ def detaljer(oppdrag: Oppdrag, ytelse: str, more: tuple[Oppdrag, ...] = ()) -> d
 
     An opphør line is shown from its `datoStatusFom` to the end of the line it stops.
     """
-    linjer = []
+    linjer: list[dict[str, Any]] = []  # JSON objects; "fom" is an ISO date, the sort key
     for ln in (ln for o in (oppdrag, *more) for ln in o.linjer):
         opph = ln.kind is LinjeKind.OPPH
         fom = ln.opphør_fom if opph and ln.opphør_fom else ln.periode.fom
@@ -84,7 +84,9 @@ def status_dict(s: StatusOut) -> dict[str, Any]:
     return _status(s.status, detaljer_, error, s.simulering)
 
 
-def _status(kind: StatusKind, detaljer_: dict[str, Any] | None, error: Error | None, simulering: bool) -> dict[str, Any]:
+def _status(
+    kind: StatusKind, detaljer_: dict[str, Any] | None, error: Error | None, simulering: bool
+) -> dict[str, Any]:
     """The one shape of a status record's value (spec domain.md §8)."""
     return {
         "status": kind.value,

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from helved import fagsystemer
-from helved.fagsystemer import dagpenger
 from helved.domain.model import Fagsystem
+from helved.fagsystemer import dagpenger
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
@@ -152,13 +152,11 @@ class Settings:
         if self.security_protocol == "SASL_SSL":
             if self.sasl_mechanism not in SASL_MECHANISMS:
                 raise ValueError(
-                    f"HELVED_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
-                    f"got {self.sasl_mechanism!r}"
+                    f"HELVED_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, got {self.sasl_mechanism!r}"
                 )
             if not self.sasl_username or not self.sasl_password:
                 raise ValueError(
-                    "HELVED_SECURITY_PROTOCOL=SASL_SSL needs HELVED_SASL_USERNAME "
-                    "and HELVED_SASL_PASSWORD"
+                    "HELVED_SECURITY_PROTOCOL=SASL_SSL needs HELVED_SASL_USERNAME and HELVED_SASL_PASSWORD"
                 )
         if self.partitions < 1:
             raise ValueError(f"HELVED_PARTITIONS must be at least 1, got {self.partitions}")
@@ -173,7 +171,9 @@ class Settings:
                     f"({len(self.addresses)} process(es))"
                 )
             if len(set(self.addresses)) != len(self.addresses) or not all(a.strip() for a in self.addresses):
-                raise ValueError(f"HELVED_ADDRESSES must be distinct host:port entries, got {';'.join(self.addresses)!r}")
+                raise ValueError(
+                    f"HELVED_ADDRESSES must be distinct host:port entries, got {';'.join(self.addresses)!r}"
+                )
         elif self.process_id != 0:
             raise ValueError("HELVED_PROCESS_ID needs HELVED_ADDRESSES (the address of every process)")
         if self.recovery_parts is not None and self.recovery_parts < 1:

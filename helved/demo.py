@@ -51,11 +51,7 @@ IDENT = "12345678910"  # a made-up fødselsnummer; never printed
 
 
 def _weekdays(fom: date, tom: date) -> list[date]:
-    return [
-        fom + timedelta(days=i)
-        for i in range((tom - fom).days + 1)
-        if (fom + timedelta(days=i)).weekday() < 5
-    ]
+    return [fom + timedelta(days=i) for i in range((tom - fom).days + 1) if (fom + timedelta(days=i)).weekday() < 5]
 
 
 def meldeperiode(
@@ -82,9 +78,7 @@ def meldeperiode(
     return out
 
 
-def decision(
-    sak: str, behandling: str, vedtak: str, days: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
+def decision(sak: str, behandling: str, vedtak: str, days: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {
         "sakId": sak,
         "behandlingId": behandling,
@@ -147,9 +141,7 @@ def examples(partitions: int) -> list[Example]:
             ny_5,
             "SAK-1005",
             "new sak: meldeperiode 4-17 Aug, 800/day, and a ferietillegg of 1200",
-            decision(
-                "SAK-1005", "B-1", "2025-08-18T11:00:00", meldeperiode("2025-08-04", 800) + [ferietillegg]
-            ),
+            decision("SAK-1005", "B-1", "2025-08-18T11:00:00", meldeperiode("2025-08-04", 800) + [ferietillegg]),
         ),
         Example(
             stans_5,
@@ -245,9 +237,7 @@ class Printer:
             error = dlq_error(rec)
             self.dlq.append((rec.key, error))
             ex = self.chosen.get(rec.key or "")
-            self.say(
-                f"{self._t():>8}  {rec.key or '-':<11}  {ex.sak if ex else '?':<8}  {'DLQ':<11}  {error}"
-            )
+            self.say(f"{self._t():>8}  {rec.key or '-':<11}  {ex.sak if ex else '?':<8}  {'DLQ':<11}  {error}")
             return
         status = self.statuses.add(rec)
         if status is None or rec.key not in self.chosen:
@@ -298,9 +288,7 @@ class Printer:
         self.say("Summary")
         self.say(f"  {'request':<11}  {'sak':<8}  statuses")
         for ex in self.chosen.values():
-            self.say(
-                f"  {ex.key:<11}  {ex.sak:<8}  {' → '.join(self.statuses.sequence(ex.key)) or '(none yet)'}"
-            )
+            self.say(f"  {ex.key:<11}  {ex.sak:<8}  {' → '.join(self.statuses.sequence(ex.key)) or '(none yet)'}")
         self.say(f"  DLQ: {len(self.dlq)} record(s)" + "".join(f"\n    {k}: {e}" for k, e in self.dlq))
         self.say()
         self.say("What OS pays, per sak")

@@ -21,6 +21,7 @@ from typing import Any, Self
 
 from helved.config import Settings
 from helved.emulator import Faults
+from helved.errors import HelvedError
 from helved.kafka import EmbeddedBroker, check_broker, ensure_topics
 from helved.startup import RecoveryDirError, settings_env
 
@@ -58,7 +59,7 @@ class PipelineProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C goes to the parent, which stops us in order
                 # Only async-signal-safe work (one prctl call) between fork and exec.
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         return self
 
@@ -102,7 +103,7 @@ class PipelineProcess:
 # The whole stack
 
 
-class StackFailed(RuntimeError):
+class StackFailed(HelvedError, RuntimeError):
     """A part of the stack stopped by itself."""
 
 
@@ -278,9 +279,7 @@ def free_ports(n: int) -> list[int]:
             sock.close()
 
 
-def wait_until(
-    predicate: Any, timeout_s: float, what: str, *, interval_s: float = 0.05, check: Any = None
-) -> None:
+def wait_until(predicate: Any, timeout_s: float, what: str, *, interval_s: float = 0.05, check: Any = None) -> None:
     """Poll `predicate()` until true; `TimeoutError` naming `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while not predicate():

@@ -1,13 +1,22 @@
 """helved's exceptions: one root, structured fields, stable codes.
 
     HelvedError
-    ├── RequestRejected      a request answered with FEILET (carries statusCode and a stable code)
-    │   └── (codes: see ErrorCode and docs/errors.md)
-    ├── ReceiptRejected      a kvittering that cannot be applied (goes to the DLQ)
-    └── InputFileError       a malformed `helved replay` input file
+    ├── RequestRejected        a request answered with FEILET (statusCode and a stable ErrorCode;
+    │                          see docs/errors.md)
+    ├── ReceiptRejected        a kvittering that cannot be applied (goes to the DLQ)
+    ├── InputFileError         a malformed `helved replay` input file
+    ├── AvstemmingInputError   records `helved avstemming --records` cannot read (oppdrag.avstemming)
+    ├── StateFormatError       changelog bytes that are no sak state of this version (statelog)
+    ├── RecoveryDirError       a recovery directory `helved run` cannot use (startup)
+    ├── CommandError           a CLI command that fails with one line and an exit code (cli_support)
+    ├── BrokerUnavailable, TopicMismatch, TopicMissing, DeliveryFailed (UnknownTopic),
+    │   BrokerFault            the broker and its topics (kafka.*)
+    └── dev and test only: StackFailed (devstack), StateMismatch, Unparseable (emulator),
+        SimulatedCrash, SimulationFailure (sim)
 
-Foreign exceptions (orjson, lxml, confluent-kafka) are translated at the edge with
-`raise ... from exc`.
+The shell ones also subclass the builtin they replaced (RuntimeError, ValueError), so callers
+that caught those still do. Foreign exceptions (orjson, lxml, confluent-kafka) are translated at
+the edge with `raise ... from exc`.
 """
 
 from __future__ import annotations

@@ -35,9 +35,7 @@ def measure(n: int, settings: Settings, workdir: Path, timeout_s: float = 30.0) 
             log = StatusLog()
             for i in range(n + 1):  # the first one warms up (connections, imports) and is not counted
                 key = f"latency-{i}"
-                value = orjson.dumps(
-                    decision(f"LAT-{i}", "B-1", "2025-08-18T09:30:00", meldeperiode("2025-08-04"))
-                )
+                value = orjson.dumps(decision(f"LAT-{i}", "B-1", "2025-08-18T09:30:00", meldeperiode("2025-08-04")))
                 producer.send(OutRecord(s.topics.dagpenger, key, value))
                 producer.flush_or_raise(10)
                 sent = time.monotonic()

@@ -57,7 +57,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": mask_idents(record.getMessage()),
@@ -101,6 +103,8 @@ def configure(env: dict[str, str] | None = None) -> str:
     for h in handlers:
         h.setFormatter(chosen)
     if not known:
-        logging.getLogger("helved.logs").warning("%s=%r is not one of %s: using plain", FORMAT_ENV, name, ", ".join(FORMATS))
+        logging.getLogger("helved.logs").warning(
+            "%s=%r is not one of %s: using plain", FORMAT_ENV, name, ", ".join(FORMATS)
+        )
         return "plain"
     return name

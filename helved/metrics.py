@@ -69,10 +69,15 @@ class Metrics:
             "helved_statuses", "Statuses produced, by fagsystem and status", ["fagsystem", "status"], registry=registry
         )
         self.waiting = Counter(
-            "helved_requests_waiting", "Requests that waited behind an Oppdrag in flight", ["fagsystem"], registry=registry
+            "helved_requests_waiting",
+            "Requests that waited behind an Oppdrag in flight",
+            ["fagsystem"],
+            registry=registry,
         )
         self.oppdrag = Counter("helved_oppdrag", "Oppdrag sent to OS", ["fagsystem"], registry=registry)
-        self.lines = Counter("helved_oppdrag_lines", "Lines of the Oppdrag sent to OS", ["fagsystem"], registry=registry)
+        self.lines = Counter(
+            "helved_oppdrag_lines", "Lines of the Oppdrag sent to OS", ["fagsystem"], registry=registry
+        )
         self.simuleringer = Counter(
             "helved_simuleringer", "Simulation requests (dryrun) sent to OS", ["fagsystem"], registry=registry
         )
@@ -205,7 +210,7 @@ def bytewax_api_serves_metrics(env: dict[str, str] | None = None) -> bool:
     return (env if env is not None else os.environ).get("BYTEWAX_DATAFLOW_API_ENABLED", "").lower() == "true"
 
 
-def serve(port: int | None = None, addr: str = "0.0.0.0") -> int | None:  # noqa: S104 - scraped from the pod IP
+def serve(port: int | None = None, addr: str = "0.0.0.0") -> int | None:
     """Serve the default registry on `port` (default `HELVED_METRICS_PORT`) in a daemon thread;
     the port, or None when turned off (0) or when the port is taken (a warning: several helved
     processes on one machine; metrics are never worth stopping a payment pipeline for)."""
@@ -232,7 +237,7 @@ def metrics_url(env: dict[str, str] | None = None) -> str:
 def check(url: str | None = None, timeout_s: float = 3.0) -> bool:
     """True when `url` (default: where this container serves its metrics) answers 200."""
     try:
-        with urllib.request.urlopen(url or metrics_url(), timeout=timeout_s) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url or metrics_url(), timeout=timeout_s) as response:
             return bool(response.status == 200)
     except (OSError, ValueError):
         return False

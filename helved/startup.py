@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from helved.config import Settings
+from helved.errors import HelvedError
 from helved.kafka import check_broker, ensure_topics
 from helved.metrics import METRICS
 from helved.statelog import ChangelogStates
@@ -47,7 +48,7 @@ PIPELINE_CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 50}
 MARKER = "helved-recovery.json"
 
 
-class RecoveryDirError(RuntimeError):
+class RecoveryDirError(HelvedError, RuntimeError):
     """The recovery directory cannot be used with these settings."""
 
 

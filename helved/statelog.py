@@ -17,6 +17,7 @@ from typing import Any
 
 from helved.domain import model, sak
 from helved.domain.sak import SakState
+from helved.errors import HelvedError
 
 FORMAT_V1 = b"\x01"
 
@@ -32,7 +33,7 @@ for _module in (model, sak):
             _ALLOWED[(_module.__name__, _name)] = _obj
 
 
-class StateFormatError(ValueError):
+class StateFormatError(HelvedError, ValueError):
     """Bytes that are not a sak state this version of helved wrote."""
 
 

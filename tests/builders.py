@@ -38,7 +38,9 @@ def day(meldeperiode: str, dato: date | str, beløp: int, sats: int | None = Non
     }
 
 
-def days(meldeperiode: str, fom: str, tom: str, beløp: int, sats: int | None = None, typ: str = "Dagpenger") -> list[dict]:
+def days(
+    meldeperiode: str, fom: str, tom: str, beløp: int, sats: int | None = None, typ: str = "Dagpenger"
+) -> list[dict]:
     """One entry per weekday in [fom, tom]."""
     return [day(meldeperiode, x, beløp, sats, typ) for x in weekdays(fom, tom)]
 

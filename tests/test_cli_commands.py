@@ -11,9 +11,9 @@ import pytest
 from helved.cli import build_parser, main
 from helved.config import Settings
 from helved.demo import examples, meldeperiode
-from helved.os.payments import payment_rows
 from helved.emulator import PaidMap
 from helved.kafka.partitioner import key_in_same_partition, partition_for
+from helved.os.payments import payment_rows
 from helved.records import InRecord
 from helved.startup import RecoveryDirError, prepare_recovery_dir, settings_env
 from helved.views.sak import without_ident
@@ -44,9 +44,7 @@ def test_send_refuses_a_file_that_is_not_json_before_connecting(
     assert main(["send", str(tmp_path / "missing.json")]) == 2
 
 
-def test_os_emulator_needs_a_state_dir(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_os_emulator_needs_a_state_dir(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("HELVED_OS_STATE_DIR", raising=False)
     assert main(["os-emulator"]) == 2
     assert "--state-dir" in capsys.readouterr().err
@@ -141,8 +139,7 @@ def test_payment_rows_join_weekdays_across_the_weekend() -> None:
     from datetime import date
 
     paid: PaidMap = {
-        "DAGPENGER": {date(2025, 8, d): 1000 for d in (7, 8, 11, 12)}
-        | {date(2025, 8, 13): 700, date(2025, 8, 15): 700}
+        "DAGPENGER": {date(2025, 8, d): 1000 for d in (7, 8, 11, 12)} | {date(2025, 8, 13): 700, date(2025, 8, 15): 700}
     }
     rows = [(r.fom.day, r.tom.day, r.days, r.per_day, r.total) for r in payment_rows(paid)]
     assert rows == [(7, 12, 4, 1000, 4000), (13, 13, 1, 700, 700), (15, 15, 1, 700, 700)]
@@ -173,9 +170,6 @@ def test_a_status_log_drops_replays_and_keeps_the_first_verdict() -> None:
 
 def test_human_output_helpers_never_carry_an_ident() -> None:
     assert without_ident({"a": [{"ident": "12345678910", "b": 1}], "ident": "x"}) == {"a": [{"b": 1}]}
-    assert (
-        describe_status({"status": "MOTTATT", "detaljer": None})
-        == "waiting: an Oppdrag for this sak is in flight"
-    )
+    assert describe_status({"status": "MOTTATT", "detaljer": None}) == "waiting: an Oppdrag for this sak is in flight"
     line = describe_status({"status": "FEILET", "error": {"statusCode": 400, "msg": "SAKID_LENGTH: x"}})
     assert line == "400 SAKID_LENGTH: x"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from helved.domain.model import Fagsystem
 from helved.config import Settings, Topics
+from helved.domain.model import Fagsystem
 
 SASL_ENV = {
     "HELVED_BOOTSTRAP_SERVERS": "b1:9093,b2:9093",

@@ -9,10 +9,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helved.os.dryrun import month_summary, simulation_result
 from helved.emulator import OsEmulator
-from helved.replay import os_stand_in, read_records, replay_records
+from helved.os.dryrun import month_summary, simulation_result
 from helved.records import OutRecord
+from helved.replay import os_stand_in, read_records, replay_records
 from tests.builders import TOPICS, day, days, dp, line, weekdays
 
 MP1 = days("mp1", "2025-08-04", "2025-08-15", 1000)
@@ -28,7 +28,9 @@ def run(*lines_: str, emulator: bool = True) -> list[OutRecord]:
 
 def by_key(out: list[OutRecord], key: str) -> list[tuple[str, object]]:
     xml = (TOPICS.oppdrag, TOPICS.simuleringer)
-    return [(o.topic, orjson.loads(o.value)) for o in out if o.key == key and o.value is not None and o.topic not in xml]
+    return [
+        (o.topic, orjson.loads(o.value)) for o in out if o.key == key and o.value is not None and o.topic not in xml
+    ]
 
 
 def answer_of(out, key):
@@ -47,7 +49,9 @@ def test_dryrun_on_a_new_sak_pays_everything_new():
     assert (periode["fom"], periode["tom"]) == ("2025-08-01", "2025-08-31")
     (u,) = periode["utbetalinger"]
     assert (u["tidligereUtbetalt"], u["nyttBeløp"], u["sakId"], u["stønadstype"]) == (0, 10000, "SAK-1", "DAGPENGER")
-    assert u["posteringer"] == [{"fom": "2025-08-04", "tom": "2025-08-15", "beløp": 10000, "type": "YTEL", "klassekode": "DAGPENGER"}]
+    assert u["posteringer"] == [
+        {"fom": "2025-08-04", "tom": "2025-08-15", "beløp": 10000, "type": "YTEL", "klassekode": "DAGPENGER"}
+    ]
     assert final_status(out, "sim") == {"status": "OK", "detaljer": None, "error": None, "simulering": True}
     assert [o for o in out if o.topic in (TOPICS.oppdrag, TOPICS.utbetalinger, TOPICS.saker, TOPICS.pending)] == []
 
@@ -118,7 +122,11 @@ def test_dryrun_while_an_oppdrag_is_in_flight_neither_waits_nor_changes_anything
 
 def test_the_same_diff_as_a_real_request():
     """One diff (spec §12): the simulation lines equal the real Oppdrag's lines."""
-    out = run(line(TOPICS.dagpenger, "k1", dp(MP1)), line(TOPICS.dagpenger, "sim", dp(MP2, dryrun=True)), line(TOPICS.dagpenger, "k2", dp(MP2)))
+    out = run(
+        line(TOPICS.dagpenger, "k1", dp(MP1)),
+        line(TOPICS.dagpenger, "sim", dp(MP2, dryrun=True)),
+        line(TOPICS.dagpenger, "k2", dp(MP2)),
+    )
     sim = [o.value for o in out if o.topic == TOPICS.simuleringer][0]
     real = [o.value for o in out if o.topic == TOPICS.oppdrag and o.key == "k2"][0]
     for tag in (b"<delytelseId>", b"<refDelytelseId>", b"<kodeStatusLinje>OPPH"):
@@ -129,7 +137,9 @@ def test_the_same_diff_as_a_real_request():
 def test_simulation_result_is_pure_and_groups_by_month():
     before = {"DAGPENGER": {date(2025, 7, 31): 100, date(2025, 8, 1): 100}}
     after = {"DAGPENGER": {date(2025, 7, 31): 100, date(2025, 8, 1): 50}}
-    res = simulation_result(before, after, fagsystem="DAGPENGER", sak_id="S", utbetales_til="x", request_date=date(2025, 9, 1))
+    res = simulation_result(
+        before, after, fagsystem="DAGPENGER", sak_id="S", utbetales_til="x", request_date=date(2025, 9, 1)
+    )
     assert [p["fom"] for p in res["perioder"]] == ["2025-08-01"]  # July unchanged
 
 

@@ -75,8 +75,14 @@ def tp(sak: str = "TP-1", **kw: Any) -> dict[str, Any]:
         "vedtakstidspunkt": "2025-08-20T10:00:00",
         "perioder": [
             {"meldeperiode": "M1", "fom": "2025-08-04", "tom": "2025-08-15", "beløp": 300, "stønad": "JOBBKLUBB"},
-            {"meldeperiode": "M1", "fom": "2025-08-04", "tom": "2025-08-15", "beløp": 50, "stønad": "JOBBKLUBB",
-             "barnetillegg": True},
+            {
+                "meldeperiode": "M1",
+                "fom": "2025-08-04",
+                "tom": "2025-08-15",
+                "beløp": 50,
+                "stønad": "JOBBKLUBB",
+                "barnetillegg": True,
+            },
         ],
         **kw,
     }
@@ -92,10 +98,16 @@ def ts(sak: str = "TS-1", utbetalinger: list[dict[str, Any]] | None = None) -> d
         "utbetalinger": utbetalinger
         if utbetalinger is not None
         else [
-            {"id": UUID1, "stønad": "TILSYN_BARN_AAP",
-             "perioder": [{"fom": "2025-08-01", "tom": "2025-08-31", "beløp": 3000}]},
-            {"id": UUID2, "stønad": "LÆREMIDLER_AAP",
-             "perioder": [{"fom": "2025-08-01", "tom": "2025-08-31", "beløp": 500}]},
+            {
+                "id": UUID1,
+                "stønad": "TILSYN_BARN_AAP",
+                "perioder": [{"fom": "2025-08-01", "tom": "2025-08-31", "beløp": 3000}],
+            },
+            {
+                "id": UUID2,
+                "stønad": "LÆREMIDLER_AAP",
+                "perioder": [{"fom": "2025-08-01", "tom": "2025-08-31", "beløp": 500}],
+            },
         ],
     }
 
@@ -180,10 +192,18 @@ def test_tilleggsstonader_over_two_fagomrader_sends_two_oppdrag_and_is_ok_when_b
 
 def test_a_tilleggsstonad_touches_only_what_it_names_and_stops_what_it_names_with_empty_perioder():
     first = record(Fagsystem.TILLEGGSSTØNADER, "k1", ts(), 0)
-    stop = record(Fagsystem.TILLEGGSSTØNADER, "k2", ts(utbetalinger=[{"id": UUID2, "stønad": "LÆREMIDLER_AAP",
-                                                                        "perioder": []}]), 1)
-    again = record(Fagsystem.TILLEGGSSTØNADER, "k3", ts(utbetalinger=[{"id": UUID2, "stønad": "LÆREMIDLER_AAP",
-                                                                         "perioder": []}]), 2)
+    stop = record(
+        Fagsystem.TILLEGGSSTØNADER,
+        "k2",
+        ts(utbetalinger=[{"id": UUID2, "stønad": "LÆREMIDLER_AAP", "perioder": []}]),
+        1,
+    )
+    again = record(
+        Fagsystem.TILLEGGSSTØNADER,
+        "k3",
+        ts(utbetalinger=[{"id": UUID2, "stønad": "LÆREMIDLER_AAP", "perioder": []}]),
+        2,
+    )
     out, emu = run([first, stop, again])
     assert final(out, "k2")["status"] == "OK" and len(oppdrag(out, "k2")) == 1
     assert total(emu, "TILLSTLM", "TS-1") == 0 and total(emu, "TILLSTPB", "TS-1") == 3000
@@ -213,8 +233,9 @@ def test_aap_avvent_alone_sends_an_oppdrag_without_lines():
 
 
 def test_tiltakspenger_stops_a_missing_meldeperiode_with_its_own_stonad():
-    out, emu = run([record(Fagsystem.TILTAKSPENGER, "k1", tp(), 0),
-                    record(Fagsystem.TILTAKSPENGER, "k2", tp(perioder=[]), 1)])
+    out, emu = run(
+        [record(Fagsystem.TILTAKSPENGER, "k1", tp(), 0), record(Fagsystem.TILTAKSPENGER, "k2", tp(perioder=[]), 1)]
+    )
     assert final(out, "k2")["status"] == "OK"
     (xml,) = oppdrag(out, "k2")
     assert b"<kodeKlassifik>TPTPJK2009</kodeKlassifik>" in xml and b"<kodeKlassifik>TPBTJK2009</kodeKlassifik>" in xml
@@ -228,8 +249,10 @@ def test_a_rejected_receipt_for_one_fagomrade_fails_the_request_naming_it_and_co
     def reject_læremidler(rec: OutRecord) -> list[bytes]:
         receipts = answer(rec)
         if rec.value and b"<kodeFagomraade>TILLSTLM<" in rec.value:
-            return [r.replace(b"<alvorlighetsgrad>00</alvorlighetsgrad>", b"<alvorlighetsgrad>08</alvorlighetsgrad>")
-                    for r in receipts]
+            return [
+                r.replace(b"<alvorlighetsgrad>00</alvorlighetsgrad>", b"<alvorlighetsgrad>08</alvorlighetsgrad>")
+                for r in receipts
+            ]
         return receipts
 
     out = replay_records([record(Fagsystem.TILLEGGSSTØNADER, "k1", ts(), 0)], reject_læremidler, TOPICS)

@@ -99,8 +99,15 @@ def test_every_object_validates_against_the_kubernetes_schemas(variant):
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == sorted(
         [
-            "ConfigMap", "CronJob", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "PrometheusRule",
-            "Service", "ServiceAccount", "StatefulSet",
+            "ConfigMap",
+            "CronJob",
+            "Deployment",
+            "PersistentVolumeClaim",
+            "PodDisruptionBudget",
+            "PrometheusRule",
+            "Service",
+            "ServiceAccount",
+            "StatefulSet",
         ]
     )
     for obj in objs:
@@ -280,9 +287,21 @@ def test_replicas_and_the_address_list_agree(variant, tmp_path):
     for ordinal in range(replicas):
         args = run_main_script(objs, f"{name}-{ordinal}", tmp_path)
         assert args == [
-            "-m", "bytewax.run", "dataflows.helved_flow:get_flow()",
-            "-r", data["HELVED_RECOVERY_DIR"], "-s", data["HELVED_SNAPSHOT_S"], "-b", data["HELVED_BACKUP_S"],
-            "-w", data["HELVED_WORKERS"], "-i", str(ordinal), "-a", expected,
+            "-m",
+            "bytewax.run",
+            "dataflows.helved_flow:get_flow()",
+            "-r",
+            data["HELVED_RECOVERY_DIR"],
+            "-s",
+            data["HELVED_SNAPSHOT_S"],
+            "-b",
+            data["HELVED_BACKUP_S"],
+            "-w",
+            data["HELVED_WORKERS"],
+            "-i",
+            str(ordinal),
+            "-a",
+            expected,
         ]
 
 
@@ -440,7 +459,9 @@ def test_the_command_check_catches_a_command_that_does_not_exist(monkeypatch):
     with pytest.raises(DoesNotParse):
         parse_helved(["helved", "os-emulator", "--state", "/x", "--no-such-flag"])
     with pytest.raises(DoesNotParse):
-        parse_bytewax_run(["-m", "bytewax.run", "dataflows.helved_flow:get_flow()", "-r", "/x", "-s", "10"], monkeypatch)
+        parse_bytewax_run(
+            ["-m", "bytewax.run", "dataflows.helved_flow:get_flow()", "-r", "/x", "-s", "10"], monkeypatch
+        )
     pod_spec(bridge)["containers"][0]["command"] = ["helved", "os-emulator", "--state-dir", "$(NOT_SET)"]
     with pytest.raises(AssertionError, match="NOT_SET"):
         helved_commands(objs)
@@ -482,8 +503,12 @@ def run_main_script(objs: list[Obj], hostname: str, tmp: Path, **extra: str) -> 
     out = tmp / f"args-{hostname}"
     shims = _shim(tmp / "fake-bin", f'printf "%s\\n" "$@" > "{tmp}/args-$HOSTNAME"\n')
     result = subprocess.run(
-        ["/bin/sh", "-ec", _script(main)], env=_script_env(main, hostname, shims, objs, **extra),
-        capture_output=True, text=True, timeout=30, check=False,
+        ["/bin/sh", "-ec", _script(main)],
+        env=_script_env(main, hostname, shims, objs, **extra),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return out.read_text().splitlines()
@@ -503,8 +528,12 @@ def test_the_main_script_refuses_what_bytewax_would_misread(tmp_path, hostname, 
     main = container(sts, "pipeline")
     shims = _shim(tmp_path / "fake-bin", "exit 0\n")
     result = subprocess.run(
-        ["/bin/sh", "-ec", _script(main)], env=_script_env(main, hostname, shims, objs, **extra),
-        capture_output=True, text=True, timeout=30, check=False,
+        ["/bin/sh", "-ec", _script(main)],
+        env=_script_env(main, hostname, shims, objs, **extra),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 64 and message in result.stderr
 
@@ -558,7 +587,12 @@ def test_strategic_merge_rules():
         "spec": {
             "replicas": 3,
             "containers": [
-                {"name": "a", "image": "x", "args": ["1", "2"], "env": [{"name": "K", "value": "1"}, {"name": "S", "value": "s"}]},
+                {
+                    "name": "a",
+                    "image": "x",
+                    "args": ["1", "2"],
+                    "env": [{"name": "K", "value": "1"}, {"name": "S", "value": "s"}],
+                },
                 {"name": "b", "image": "y"},
             ],
         }
@@ -567,7 +601,15 @@ def test_strategic_merge_rules():
         "spec": {
             "replicas": 2,
             "containers": [
-                {"name": "a", "args": ["3"], "env": [{"name": "K", "value": "2"}, {"name": "S", "$patch": "delete"}, {"name": "N", "value": "n"}]},
+                {
+                    "name": "a",
+                    "args": ["3"],
+                    "env": [
+                        {"name": "K", "value": "2"},
+                        {"name": "S", "$patch": "delete"},
+                        {"name": "N", "value": "n"},
+                    ],
+                },
             ],
         }
     }
@@ -576,7 +618,12 @@ def test_strategic_merge_rules():
         "spec": {
             "replicas": 2,
             "containers": [
-                {"name": "a", "image": "x", "args": ["3"], "env": [{"name": "K", "value": "2"}, {"name": "N", "value": "n"}]},
+                {
+                    "name": "a",
+                    "image": "x",
+                    "args": ["3"],
+                    "env": [{"name": "K", "value": "2"}, {"name": "N", "value": "n"}],
+                },
                 {"name": "b", "image": "y"},
             ],
         }

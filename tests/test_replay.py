@@ -105,7 +105,12 @@ def test_receipts_in_the_input_file_are_replayed_too(tmp_path):
 
     kv = echo_kvittering(opp.encode(), "00").decode()
     (tmp_path / "2").mkdir()
-    code, out = run(tmp_path / "2", [line(TOPICS.dagpenger, "k1", dp(MP1)), line(TOPICS.kvittering, "k1", kv)], "--kvittering", "none")
+    code, out = run(
+        tmp_path / "2",
+        [line(TOPICS.dagpenger, "k1", dp(MP1)), line(TOPICS.kvittering, "k1", kv)],
+        "--kvittering",
+        "none",
+    )
     assert status_seq(out, "k1") == ["MOTTATT", "OK"]
 
 
@@ -192,7 +197,7 @@ def _nested(depth: int) -> str:
 def test_a_value_nested_deeper_than_the_flow_reads_ends_as_feilet_and_dlq(tmp_path, depth):
     """orjson writes 254 levels and reads 1024: whatever the depth, the replay goes on, the
     request gets one FEILET and one DLQ record holding its bytes, and the next one is paid."""
-    deep = '{"topic":"%s","key":"deep","value":{"sakId":%s},"headers":{}}' % (TOPICS.dagpenger, _nested(depth))
+    deep = f'{{"topic":"{TOPICS.dagpenger}","key":"deep","value":{{"sakId":{_nested(depth)}}},"headers":{{}}}}'
     src = tmp_path / "in.jsonl"
     src.write_text(deep + "\n" + line(TOPICS.dagpenger, "k1", dp(MP1)) + "\n")
     code, out = run(tmp_path, src)
@@ -201,7 +206,7 @@ def test_a_value_nested_deeper_than_the_flow_reads_ends_as_feilet_and_dlq(tmp_pa
     (dlq,) = [r for r in out if r["topic"] == TOPICS.dlq]
     value = dlq["value"]
     if isinstance(value, str):  # too deep to write as JSON: its raw text
-        assert value.replace(" ", "") == '{"sakId":%s}' % _nested(depth)
+        assert value.replace(" ", "") == f'{{"sakId":{_nested(depth)}}}'
     else:
         assert orjson.dumps(value) == b'{"sakId":%s}' % _nested(depth).encode()
     assert status_seq(out, "k1") == ["MOTTATT", "OK"]
@@ -211,7 +216,7 @@ def test_a_deep_value_is_read_back_as_the_same_bytes(tmp_path):
     """What `helved replay` writes, it reads: the output file is a valid input file."""
     from helved.replay import read_records, split_lines
 
-    deep = '{"topic":"%s","key":"deep","value":%s}' % (TOPICS.dagpenger, _nested(600))
+    deep = f'{{"topic":"{TOPICS.dagpenger}","key":"deep","value":{_nested(600)}}}'
     src = tmp_path / "in.jsonl"
     src.write_text(deep + "\n")
     assert run(tmp_path, src)[0] == 0
@@ -234,7 +239,14 @@ def test_an_unmatched_receipt_with_the_bridges_provenance_neither_hangs_nor_cras
     lines = [
         line(TOPICS.dagpenger, "k1", dp(MP1)),
         orjson.dumps({"topic": TOPICS.kvittering, "key": "k1", "value": stale, "headers": bridge}).decode(),
-        orjson.dumps({"topic": TOPICS.kvittering, "key": "k1", "value": echo_kvittering(opp.encode(), "00").decode(), "headers": bridge}).decode(),
+        orjson.dumps(
+            {
+                "topic": TOPICS.kvittering,
+                "key": "k1",
+                "value": echo_kvittering(opp.encode(), "00").decode(),
+                "headers": bridge,
+            }
+        ).decode(),
         line(TOPICS.dagpenger, "k2", dp(MP1, MP2, behandling="B-2")),
     ]
     (tmp_path / "2").mkdir()

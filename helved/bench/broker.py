@@ -182,9 +182,9 @@ def digest(outputs: list[bytes]) -> str:
 
 def section_broker(cfg: Any, processes: int = 1) -> dict[str, Any]:
     from helved.config import Settings
-    from helved.kafka.consumer import Follower
-    from helved.kafka import ReliableProducer
     from helved.devstack import Stack
+    from helved.kafka import ReliableProducer
+    from helved.kafka.consumer import Follower
 
     settings = Settings.from_env()
     hs = histories(cfg.broker_saker, cfg.seed)
@@ -257,10 +257,10 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
     ends in MOTTATT with its Oppdrag on `helved.oppdrag.v1`. The rate is taken from the first to
     the last status read (start-up excluded); `outputs_digest` covers the Oppdrag and statuses."""
     from helved.config import Settings
-    from helved.kafka.consumer import Follower, read_all
-    from helved.kafka import ReliableProducer
-    from helved.records import OutRecord
     from helved.devstack import Stack
+    from helved.kafka import ReliableProducer
+    from helved.kafka.consumer import Follower, read_all
+    from helved.records import OutRecord
 
     from .traffic import Profile
 
@@ -294,7 +294,9 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
                     if got:
                         stalled = time.monotonic()
                     elif time.monotonic() - stalled > STALL_TIMEOUT_S:
-                        raise TimeoutError(f"bench drain: no status for {STALL_TIMEOUT_S:g} s, {len(seen)} of {len(keys)}")
+                        raise TimeoutError(
+                            f"bench drain: no status for {STALL_TIMEOUT_S:g} s, {len(seen)} of {len(keys)}"
+                        )
                     for rec in got:
                         if rec.key in keys and rec.key not in seen and rec.value is not None:
                             seen[rec.key] = rec.value

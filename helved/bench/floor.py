@@ -17,10 +17,10 @@ from itertools import islice
 
 import orjson
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.diff import plan_request
 from helved.domain.model import LinjeKind, Oppdrag, Utbetaling
 from helved.errors import RequestRejected
+from helved.fagsystemer.dagpenger import parse_request
 from helved.oppdrag.xml import oppdrag_xml
 from helved.oslo import oslo_wall_time
 
@@ -86,7 +86,9 @@ def _accept(sak: _Sak, oppdrag: Oppdrag, pending: tuple[Utbetaling, ...]) -> Non
 CHUNK = 500  # decisions generated ahead, untimed (bounded memory: messages grow with history)
 
 
-def run_floor(decisions: Iterable[Decision], result: FloorResult | None = None, saker: dict[int, _Sak] | None = None) -> FloorResult:
+def run_floor(
+    decisions: Iterable[Decision], result: FloorResult | None = None, saker: dict[int, _Sak] | None = None
+) -> FloorResult:
     """Time parse, diff and XML for every decision, in order. `saker` carries state between calls
     (a warm-up, then a timed call).
 

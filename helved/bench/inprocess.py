@@ -219,7 +219,9 @@ class BenchLoop:
             if out:
                 self._last_progress = time.monotonic()
             elif time.monotonic() - self._last_progress > STALL_TIMEOUT_S:
-                raise RuntimeError(f"bench: no progress for {STALL_TIMEOUT_S} s with {len(self._waiting)} inputs in the flow")
+                raise RuntimeError(
+                    f"bench: no progress for {STALL_TIMEOUT_S} s with {len(self._waiting)} inputs in the flow"
+                )
             return out
 
     # -- the sink side -------------------------------------------------------------------------
@@ -300,7 +302,9 @@ def state_size(recovery_dir: Path, step: str = "helved.sak.") -> StateSize:
     for part in sorted(recovery_dir.glob("*.sqlite3")):
         con = sqlite3.connect(part)
         try:
-            rows = con.execute("SELECT state_key, snap_epoch, ser_change FROM snaps WHERE step_id LIKE ?", (step + "%",)).fetchall()
+            rows = con.execute(
+                "SELECT state_key, snap_epoch, ser_change FROM snaps WHERE step_id LIKE ?", (step + "%",)
+            ).fetchall()
         finally:
             con.close()
         rows_kept += len(rows)

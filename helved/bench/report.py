@@ -124,7 +124,9 @@ def render(res: dict[str, Any]) -> str:
         pipe = "+".join(f"{x:.2f}" for x in busy["pipeline"] if x is not None)
         note = f"{d['requests']:,} new saker; cores busy: pipeline {pipe}, broker {busy['broker'] or 0:.2f} of {busy['machine']}"
         if res.get("drain_same_outputs") is not None and len(drains) > 1:
-            note += "; outputs identical across shapes" if res["drain_same_outputs"] else "; OUTPUTS DIFFER across shapes"
+            note += (
+                "; outputs identical across shapes" if res["drain_same_outputs"] else "; OUTPUTS DIFFER across shapes"
+            )
         rows.append(
             [
                 f"drain (backlog, {n} process{'es' if n > 1 else ''} x {d['workers_per_process']} worker) wall",
@@ -137,12 +139,16 @@ def render(res: dict[str, Any]) -> str:
         )
     if rows:
         lines.append("")
-        lines.append("per core: requests/s, lines/s and us/request from CPU time (the bench's own traffic and OS taken out)")
+        lines.append(
+            "per core: requests/s, lines/s and us/request from CPU time (the bench's own traffic and OS taken out)"
+        )
         lines += _table(["mode", "requests/s", "lines/s", "us/request", "peak RSS MiB", "notes"], rows, {1, 2, 3, 4})
     hist = res.get("history", [])
     if hist:
         lines.append("")
-        lines.append("CPU us per request (req) and per meldeperiode in the message (mp) after N earlier decisions (dataflow: OS echo)")
+        lines.append(
+            "CPU us per request (req) and per meldeperiode in the message (mp) after N earlier decisions (dataflow: OS echo)"
+        )
         hrows = [
             [
                 "growing" if r["window"] is None else f"window {r['window']}",
@@ -164,7 +170,8 @@ def render(res: dict[str, Any]) -> str:
     if tg:
         lines.append("")
         trows = [
-            ["met" if x["met"] else "NOT MET", x["target"], f"{x['measured']:,.2f} {x['unit']}", x["how_far"]] for x in tg
+            ["met" if x["met"] else "NOT MET", x["target"], f"{x['measured']:,.2f} {x['unit']}", x["how_far"]]
+            for x in tg
         ]
         lines += _table(["", "target", "measured", "how far"], trows, {2})
     return "\n".join(lines)

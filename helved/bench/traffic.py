@@ -126,7 +126,9 @@ class SakHistory:
     # -- the events ----------------------------------------------------------------------------
 
     def _sats(self, fom: date) -> int:
-        years = sum(1 for y in range(self.start.year, fom.year + 1) if date(y, 5, 1) <= fom and date(y, 5, 1) > self.start)
+        years = sum(
+            1 for y in range(self.start.year, fom.year + 1) if date(y, 5, 1) <= fom and date(y, 5, 1) > self.start
+        )
         return round(self.base_sats * (1 + self.profile.regulering) ** years)
 
     def _new_meldeperiode(self) -> _Meldeperiode:
@@ -223,7 +225,9 @@ class SakHistory:
         return Decision(record, self.index, k, len(self.mps), 10 * len(self.mps) + len(self.ferie))
 
 
-def histories(saker: int, seed: int, topics: Topics | None = None, profile: Profile = DEFAULT_PROFILE, first: int = 0) -> list[SakHistory]:
+def histories(
+    saker: int, seed: int, topics: Topics | None = None, profile: Profile = DEFAULT_PROFILE, first: int = 0
+) -> list[SakHistory]:
     """`saker` independent sak histories, numbered from `first`."""
     topics = topics or Topics()
     return [SakHistory(first + i, seed, topics, profile) for i in range(saker)]

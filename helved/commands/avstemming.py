@@ -149,8 +149,8 @@ def run_production(args: argparse.Namespace) -> int:
     from helved.avstemming import located, out_records, recorded_runs, run_value, write_out
     from helved.cli_support import broker_settings, require_topics
     from helved.domain.avstemming import NothingToDo, Range, Refused, check_explicit, next_range
-    from helved.kafka.consumer import TopicMissing, read_all
     from helved.kafka import BrokerUnavailable, DeliveryFailed, ReliableProducer
+    from helved.kafka.consumer import TopicMissing, read_all
     from helved.records import OutRecord
 
     wanted = _range(args)
@@ -235,7 +235,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="with --dryrun: one JSON object per fagområde")
     p.add_argument("--today", help="today's date, YYYY-MM-DD (default: today in Europe/Oslo; for tests)")
     p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (10)")
-    p.add_argument(
-        "--read-timeout", type=float, default=120.0, help="seconds to read the topics to their end (120)"
-    )
+    p.add_argument("--read-timeout", type=float, default=120.0, help="seconds to read the topics to their end (120)")
     p.set_defaults(func=run, clean_interrupt=True)

@@ -38,7 +38,16 @@ def run(args: argparse.Namespace) -> int:
     changes = {
         name: getattr(args, name)
         for name in (
-            "saker", "decisions", "seed", "batch", "os", "workers", "history", "sections", "broker_processes", "broker_saker",
+            "saker",
+            "decisions",
+            "seed",
+            "batch",
+            "os",
+            "workers",
+            "history",
+            "sections",
+            "broker_processes",
+            "broker_saker",
             "drain_saker",
         )
         if getattr(args, name) is not None
@@ -73,10 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
     p.add_argument("--sections", type=_sections, help="comma-separated: floor,inprocess,scaling,history,broker,drain")
     p.add_argument("--saker", type=int, help="saker in floor and inprocess (default 1000)")
-    p.add_argument("--decisions", type=int, help="decisions per sak (default 19: 10 meldeperioder per request on average)")
+    p.add_argument(
+        "--decisions", type=int, help="decisions per sak (default 19: 10 meldeperioder per request on average)"
+    )
     p.add_argument("--seed", type=int, help="traffic seed (default 1)")
     p.add_argument("--batch", type=int, help="requests of distinct saker per source batch (default 256)")
-    p.add_argument("--os", choices=("emulator", "echo"), help="OS for inprocess (default emulator; its time is taken out)")
+    p.add_argument(
+        "--os", choices=("emulator", "echo"), help="OS for inprocess (default emulator; its time is taken out)"
+    )
     p.add_argument("--workers", type=_ints, help="worker counts for scaling (default 1,2)")
     p.add_argument("--history", type=_ints, help="earlier decisions for the history study (default 1,10,100)")
     p.add_argument(
@@ -86,5 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--broker-saker", type=int, help="saker in the broker section (default 300)")
     p.add_argument("--drain-saker", type=int, help="new saker in the drain section's backlog (default 6000)")
-    p.add_argument("--no-isolate", action="store_true", help="run every section in this process (peak RSS is then shared)")
+    p.add_argument(
+        "--no-isolate", action="store_true", help="run every section in this process (peak RSS is then shared)"
+    )
     p.set_defaults(func=run)

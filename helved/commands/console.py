@@ -43,9 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("console", help="the operator console: archive every topic, serve pages and an API")
-    p.add_argument("--dsn", help="archive database: a SQLite path/URL or a PostgreSQL DSN (default: HELVED_CONSOLE_DSN or ./helved-console.sqlite)")
+    p.add_argument(
+        "--dsn",
+        help="archive database: a SQLite path/URL or a PostgreSQL DSN (default: HELVED_CONSOLE_DSN or ./helved-console.sqlite)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090)")
-    p.add_argument("--sample", action="store_true", help="no broker: fill the archive from an in-process replay of sample requests")
+    p.add_argument(
+        "--sample", action="store_true", help="no broker: fill the archive from an in-process replay of sample requests"
+    )
     p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     p.set_defaults(func=run)

@@ -27,11 +27,10 @@ log = logging.getLogger("helved.os_emulator")
 
 def run(args: argparse.Namespace) -> int:
     from helved import metrics
-    from helved.os.bridge import BatchResult, run_bridge
-    from helved.emulator.gateway import EmulatedOs, StateMismatch
     from helved.emulator import Faults
-    from helved.kafka.consumer import TopicMissing
+    from helved.emulator.gateway import EmulatedOs, StateMismatch
     from helved.kafka import BrokerUnavailable, TopicMismatch
+    from helved.kafka.consumer import TopicMissing
     from helved.kafka.faults import (
         EXIT_BROKER_FAULT,
         EXIT_FAILED,
@@ -41,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         watch_interval_s,
     )
     from helved.kafka.producer import UnknownTopic
+    from helved.os.bridge import BatchResult, run_bridge
 
     stop = threading.Event()
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         except (BrokerFault, UnknownTopic) as exc:
             raise CommandError(f"{exc}; exiting", EXIT_BROKER_FAULT) from None
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback, never a hang
+        except Exception as exc:
             log.debug("the OS bridge stopped", exc_info=True)
             die(
                 f"helved os-emulator: the OS bridge stopped: {describe_error(exc)}; a restart "
@@ -109,16 +109,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "os-emulator", help="run the OS bridge with the OS emulator (a service; state in --state-dir)"
-    )
+    p = sub.add_parser("os-emulator", help="run the OS bridge with the OS emulator (a service; state in --state-dir)")
     p.add_argument(
         "--state-dir",
         help="where the emulator and the bridge keep their state (default: HELVED_OS_STATE_DIR)",
     )
-    p.add_argument(
-        "--seed", type=int, help="the emulator's random seed (default 0; fixed by the state directory)"
-    )
+    p.add_argument("--seed", type=int, help="the emulator's random seed (default 0; fixed by the state directory)")
     p.add_argument(
         "--reject-share",
         type=float,
@@ -129,7 +125,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="share of Oppdrag answered 12 (injected; default 0, fixed by the state directory)",
     )
-    p.add_argument(
-        "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
-    )
+    p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     p.set_defaults(func=run, clean_interrupt=True)

@@ -28,13 +28,20 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from helved.config import Settings, parse_addresses
-    from helved.kafka.consumer import TopicMissing
     from helved.kafka import BrokerUnavailable, TopicMismatch
-    from helved.kafka.faults import EXIT_BROKER_FAULT, EXIT_FAILED, EXIT_STARTUP, die, find_fault, stopped_line
-    from helved.kafka.faults import watch_interval_s
+    from helved.kafka.consumer import TopicMissing
+    from helved.kafka.faults import (
+        EXIT_BROKER_FAULT,
+        EXIT_FAILED,
+        EXIT_STARTUP,
+        die,
+        find_fault,
+        stopped_line,
+        watch_interval_s,
+    )
+    from helved.metrics import port_from_env
     from helved.startup import RecoveryDirError, run_pipeline
     from helved.startup import log as startup_log
-    from helved.metrics import port_from_env
 
     try:
         settings = Settings.from_env()
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except (BrokerUnavailable, TopicMismatch, TopicMissing, RecoveryDirError) as exc:
         print(f"helved run: {exc}", file=sys.stderr)
         return EXIT_STARTUP
-    except Exception as exc:  # noqa: BLE001 - the dataflow stopped: one line, no traceback
+    except Exception as exc:
         log.debug("the dataflow stopped", exc_info=True)
         fault = find_fault(exc)
         if fault is not None:
@@ -94,9 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--recovery-dir", help="Bytewax recovery directory (default: HELVED_RECOVERY_DIR)")
-    p.add_argument(
-        "--snapshot-s", type=float, help="seconds between snapshots, the epoch (default: HELVED_SNAPSHOT_S)"
-    )
+    p.add_argument("--snapshot-s", type=float, help="seconds between snapshots, the epoch (default: HELVED_SNAPSHOT_S)")
     p.add_argument("--workers", "-w", type=int, help="Bytewax workers in this process (default: HELVED_WORKERS)")
     p.add_argument(
         "--addresses",

@@ -90,14 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=first,
         help=f"one of {', '.join(c.fagsystem.value for c in fagsystemer.contracts())} (default {first})",
     )
-    p.add_argument(
-        "--os-state", help="the OS emulator service's state directory (default: HELVED_OS_STATE_DIR)"
-    )
-    p.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to read the state topics (default 30)"
-    )
+    p.add_argument("--os-state", help="the OS emulator service's state directory (default: HELVED_OS_STATE_DIR)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to read the state topics (default 30)")
     p.add_argument("--json", action="store_true", help="machine-readable output (no idents)")
-    p.add_argument(
-        "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
-    )
+    p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     p.set_defaults(func=run, clean_interrupt=True)

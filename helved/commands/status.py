@@ -58,8 +58,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("key", help="the request's original key")
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3); default: wait")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
-    p.add_argument(
-        "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
-    )
+    p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     p.set_defaults(func=run, clean_interrupt=True)
-

@@ -14,9 +14,7 @@ def _counts(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
     from helved.kafka.admin import admin_client, fetch_metadata
 
     metadata = fetch_metadata(admin_client(settings.kafka_client_config()), settings.bootstrap_servers, 10)
-    return {
-        name: len(m.partitions) for name, m in metadata.topics.items() if m.error is None and m.partitions
-    }
+    return {name: len(m.partitions) for name, m in metadata.topics.items() if m.error is None and m.partitions}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(r["topic"]) for r in rows)
         print(f"{'topic':<{width}}  partitions  state")
         for r in rows:
-            print(
-                f"{r['topic']:<{width}}  {r['partitions'] if r['partitions'] is not None else '-':>10}  {r['state']}"
-            )
+            print(f"{r['topic']:<{width}}  {r['partitions'] if r['partitions'] is not None else '-':>10}  {r['state']}")
         if bad:
             print(
                 f"{bad} topic(s) not as configured ({settings.partitions} partitions): run `helved topics ensure`"
@@ -74,7 +70,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ensure: create what is missing and check; check: only check",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument(
-        "--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
-    )
+    p.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
     p.set_defaults(func=run, clean_interrupt=True)

@@ -51,7 +51,8 @@ def is_nokkel(text: str) -> bool:
     if m is None:
         return False
     try:
-        datetime(*(int(g) for g in m.groups()))
+        y, mo, d, h, mi, sec, us = (int(g) for g in m.groups())
+        datetime(y, mo, d, h, mi, sec, us)
     except ValueError:
         return False
     return True
@@ -462,5 +463,7 @@ def check_explicit(today: date, wanted: Range, runs: Iterable[Run]) -> Decision:
             return Refused(f"already sent {wanted.key}: {ids}")
     for r in runs:
         if r.range.overlaps(wanted):
-            return Refused(f"{wanted.key} overlaps the recorded range {r.range.key}: a day is never reconciled twice", 1)
+            return Refused(
+                f"{wanted.key} overlaps the recorded range {r.range.key}: a day is never reconciled twice", 1
+            )
     return wanted

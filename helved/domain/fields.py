@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from helved.domain.model import Periodetype
 from helved.errors import ErrorCode, bad_request
 
+
 def missing(name: str) -> Exception:
     return bad_request(ErrorCode.MISSING_FIELD, f"{name} is required")
 
@@ -186,7 +187,9 @@ def enhet_field(obj: Mapping[str, Any], name: str, where: str = "") -> str | Non
             ErrorCode.INVALID_FIELD, f"{where}{name} must be {MIN_ENHET}-{MAX_ENHET} characters, was {len(value)}"
         )
     if value != value.strip() or any(not ch.isprintable() for ch in value):
-        raise bad_request(ErrorCode.INVALID_FIELD, f"{where}{name} must not have surrounding spaces or control characters")
+        raise bad_request(
+            ErrorCode.INVALID_FIELD, f"{where}{name} must not have surrounding spaces or control characters"
+        )
     return value
 
 

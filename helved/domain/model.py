@@ -38,7 +38,7 @@ def picklable(cls: type[T]) -> type[T]:
         def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
             return (cls, get(self))
 
-    cls.__reduce__ = __reduce__  # type: ignore[method-assign,assignment]
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
     return cls
 
 
@@ -109,7 +109,9 @@ class SakKey:
     def as_json_text(self) -> str:
         """The key of `helved.saker.v1` and the routing key of the sak step (spec §2):
         `{"sakId":"SAK-17","fagsystem":"AAP"}`, byte-stable, valid JSON for any sakId."""
-        return json.dumps({"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":")
+        )
 
 
 @picklable

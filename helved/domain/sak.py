@@ -313,13 +313,13 @@ def on_receipt(
         avvent = state.avvent
         if part.oppdrag.avvent is not None:
             avvent = {**avvent, part.oppdrag.fagområde: part.oppdrag.avvent}
-        state = replace(
-            state, confirmed=confirmed, accepted=state.accepted | {part.oppdrag.fagområde}, avvent=avvent
-        )
+        state = replace(state, confirmed=confirmed, accepted=state.accepted | {part.oppdrag.fagområde}, avvent=avvent)
         out.extend(ConfirmedOut(flight.original_key, u) for u in part.pending)
         out.append(SakerOut(state.sak_key, state.active_uids))
     out.extend(PendingCleared(u.uid) for u in part.pending)
-    flight = replace(flight, sent=flight.sent[:hit] + (replace(part, answer=(grad, kv.beskr_melding)),) + flight.sent[hit + 1 :])
+    flight = replace(
+        flight, sent=flight.sent[:hit] + (replace(part, answer=(grad, kv.beskr_melding)),) + flight.sent[hit + 1 :]
+    )
     # 3. wait for the request's other Oppdrag
     if any(s.answer is None for s in flight.sent):
         return replace(state, in_flight=flight), out
@@ -354,7 +354,5 @@ def _rejection(flight: InFlight, rejected: list[Sent]) -> Error:
         answer = rejected[0].answer
         msg = (answer[1] if answer else None) or kind.value
     else:
-        msg = "; ".join(
-            f"{s.oppdrag.fagområde}: {(s.answer[1] if s.answer else None) or kind.value}" for s in rejected
-        )
+        msg = "; ".join(f"{s.oppdrag.fagområde}: {(s.answer[1] if s.answer else None) or kind.value}" for s in rejected)
     return Error(500 if technical else 400, msg, None)

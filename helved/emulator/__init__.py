@@ -54,10 +54,10 @@ from .xml import NS, content_hash, parse_oppdrag, read_mmel
 __all__ = [
     "ACCEPTED",
     "EMPTY",
+    "NS",
     "Faults",
     "Ledger",
     "LedgerLine",
-    "NS",
     "Oppdrag",
     "OppdragLinje",
     "OsEmulator",
@@ -73,12 +73,8 @@ __all__ = [
     "simulate",
 ]
 
-FAULT_08 = Verdict(
-    "08", "B110999F", "Avvist av emulatoren (injisert funksjonell feil)", "CA10-INPUTKONTROLL"
-)
-FAULT_12 = Verdict(
-    "12", "B999998T", "Teknisk feil i Oppdrag (injisert av emulatoren)", "CA00-MQ-INPUT"
-)
+FAULT_08 = Verdict("08", "B110999F", "Avvist av emulatoren (injisert funksjonell feil)", "CA10-INPUTKONTROLL")
+FAULT_12 = Verdict("12", "B999998T", "Teknisk feil i Oppdrag (injisert av emulatoren)", "CA00-MQ-INPUT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,18 +160,17 @@ class OsEmulator:
     def respond(self, oppdrag_xml: bytes) -> Reply:
         f = self.faults
         # Always the same number of draws per call: reproducible whatever the branch.
-        u_reject, u_delay, u_delay_len, u_drop, u_dup, u_prefix, u_prefix_pick = (
-            self._rng.random() for _ in range(7)
-        )
+        u_reject, u_delay, u_delay_len, u_drop, u_dup, u_prefix, u_prefix_pick = (self._rng.random() for _ in range(7))
         replay = injected = False
+        root: etree._Element | None
         try:
-            root = _xml.parse_document(oppdrag_xml)
+            root = parsed = _xml.parse_document(oppdrag_xml)
         except _xml.Unparseable as e:
             verdict = technical("B999999T", f"Meldingen kan ikke leses som XML: {e}")
             body = _xml.minimal_kvittering(verdict)
             root = None
         else:
-            body, verdict, replay, injected = self._answer(root, u_reject)
+            body, verdict, replay, injected = self._answer(parsed, u_reject)
 
         delay = u_delay_len * f.max_delay_s if u_delay < f.delay_share else 0.0
         if u_prefix < f.prefix_share:
@@ -229,9 +224,9 @@ class OsEmulator:
         """The sak's booked lines in booking order, each with its `effective` range."""
         return _ledger.lines(self.ledger, fagomraade, fagsystem_id)
 
-    def total(self, fagomraade: str, fagsystem_id: str) -> dict[str, int]:
-        """kodeKlassifik -> total amount paid."""
-        return {k: sum(v.values()) for k, v in self.paid(fagomraade, fagsystem_id).items()}
+    def total(self, fagomraade: str, fagsystem_id: str) -> dict[str, _ledger.Amount]:
+        """kodeKlassifik -> total amount paid (a Decimal where OS booked a sats with øre)."""
+        return {k: sum(v.values(), 0) for k, v in self.paid(fagomraade, fagsystem_id).items()}
 
     def simulate(self, oppdrag_xml: bytes) -> Simulation:
         """What the Oppdrag would do to its sak; books nothing, remembers nothing, no faults.

@@ -36,6 +36,7 @@ import orjson
 from helved.emulator import Faults, Ledger, LedgerLine, OsEmulator, PaidMap, Reply, Simulation, Verdict, paid
 from helved.emulator.avstemming import AvstemmingDesk, Check
 from helved.emulator.xml import Unparseable
+from helved.errors import HelvedError
 from helved.os import port
 
 # The logger keeps the name it had as `helved.emulated_os`: log queries select on it.
@@ -44,7 +45,7 @@ log = logging.getLogger("helved.emulated_os")
 DB_NAME = "os-emulator.sqlite"
 
 
-class StateMismatch(ValueError):
+class StateMismatch(HelvedError, ValueError):
     """The state directory was created with another seed or other faults."""
 
 
@@ -233,4 +234,3 @@ def _read_documents(db: sqlite3.Connection) -> list[bytes]:
         return [bytes(r[0]) for r in db.execute("SELECT document FROM handed ORDER BY seq")]
     except sqlite3.OperationalError:
         return []
-

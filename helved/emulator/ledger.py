@@ -46,11 +46,11 @@ A sak becomes known when its first Oppdrag (kodeEndring NY) is accepted, even wi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 Amount = int | Decimal
 SakKey = tuple[str, str]  # (kodeFagomraade, fagsystemId), both trimmed
@@ -169,7 +169,7 @@ class LedgerLine:
         tom = self.effective_tom
         return (self.fom, tom) if tom is not None else None
 
-    def stop_from(self, d: date) -> "LedgerLine":
+    def stop_from(self, d: date) -> LedgerLine:
         if self.stopped_from is not None and self.stopped_from <= d:
             return self
         return replace(self, stopped_from=d)
@@ -290,9 +290,7 @@ def _apply_line(
     return None
 
 
-def _stop_kjede(
-    lines: dict[str, LedgerLine], kjeder: dict[str, tuple[str, ...]], kjede: str, d: date
-) -> None:
+def _stop_kjede(lines: dict[str, LedgerLine], kjeder: dict[str, tuple[str, ...]], kjede: str, d: date) -> None:
     for did in kjeder.get(kjede, ()):
         lines[did] = lines[did].stop_from(d)
 

@@ -25,9 +25,8 @@ encoding, indentation or space padding has the same hash; any change of a value 
 
 from __future__ import annotations
 
-import functools
-
 import copy
+import functools
 import hashlib
 import re
 from datetime import date
@@ -35,6 +34,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
+
+from helved.errors import HelvedError
 
 from .ledger import Amount, Oppdrag, OppdragLinje, Verdict
 
@@ -51,14 +52,12 @@ WIDTHS = {
 }
 
 
-class Unparseable(Exception):
+class Unparseable(HelvedError):
     """The bytes are not well-formed XML."""
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False
-    )
+    return etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False)
 
 
 _SCHEMA: etree.XMLSchema | None = None
@@ -92,7 +91,8 @@ def parse_document(data: bytes) -> etree._Element:
         raise Unparseable(str(e)) from e
     if root is None:
         raise Unparseable("no root element")
-    if root.getroottree().docinfo.doctype:
+    # lxml-stubs 0.5 leave `DocInfo.doctype` out; lxml has it (the DOCTYPE declaration, or "").
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         # OS takes no DTD; entity references from one are never expanded here, and an echo
         # of them without the DOCTYPE would not be XML.
         raise Unparseable("DOCTYPE er ikke tillatt")
@@ -110,7 +110,8 @@ def schema_errors(root: etree._Element, schema: etree.XMLSchema) -> str | None:
         return f"Skjemavalidering feilet: {e}"
     if valid:
         return None
-    errs = [f"line {e.line}: {e.message}" for e in schema.error_log]
+    # lxml-stubs 0.5 declare `_ErrorLog` empty; lxml's error log iterates over its entries.
+    errs = [f"line {e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
     return "; ".join(errs) or "Ugyldig i henhold til skjema"
 
 
@@ -361,7 +362,7 @@ def read_mmel(kvittering_xml: bytes) -> dict[str, str]:
     mmel = _child(root, "mmel")
     if mmel is None:
         return {}
-    return {_local(c): (c.text or "").strip() for c in mmel if _local(c)}
+    return {name: (c.text or "").strip() for c in mmel if (name := _local(c))}
 
 
 def prefix_of(xml: bytes) -> str | None:

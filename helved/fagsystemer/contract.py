@@ -19,7 +19,9 @@ class Parser(Protocol):
     """Validate a decoded JSON value (dicts, lists, str, int, bool, None) and split it into a
     `Request`, or raise `RequestRejected` (a 400 naming the first broken rule). Pure.
 
-    `avstemming` is the record's timestamp as Europe/Oslo wall time (None when it has none)."""
+    `avstemming` is the record's timestamp as Europe/Oslo wall time (None when it has none);
+    the Request carries it (its Oppdrag's avstemming time) and `source` (where the record was
+    read: every output names it, and replays of it are recognised by it)."""
 
     def __call__(
         self, value: Any, *, original_key: str | None, avstemming: datetime | None = None, source: Source | None = None

@@ -82,7 +82,9 @@ def _transition(config: FlowConfig, state: SakState | None, event: Event) -> tup
         new_state, outputs = on_receipt(state, event.kvittering, event.source, event.at)
     except Exception as exc:
         log.exception("bug on kvittering %s", event.source)
-        return state, encode(topics, [DeadLetter(event.source, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__)], event.source)
+        return state, encode(
+            topics, [DeadLetter(event.source, ErrorCode.INTERNAL_ERROR.value, type(exc).__name__)], event.source
+        )
     if not (len(outputs) == 1 and isinstance(outputs[0], DeadLetter)):  # matched, applied (metrics)
         METRICS.receipt_applied(event.sak_key, event.kvittering.alvorlighetsgrad)
     for o in outputs:

@@ -131,7 +131,9 @@ def from_intake(config: FlowConfig, rec: InRecord) -> list[Routed]:
     """A record of the intake topic back to its sak's event, read as the input it was."""
     original = _original_of(rec)
     if original is None:
-        return _dlq_only(config.topics, rec, "NOT_AN_INTAKE_RECORD", "the intake topic holds a record helved did not write")
+        return _dlq_only(
+            config.topics, rec, "NOT_AN_INTAKE_RECORD", "the intake topic holds a record helved did not write"
+        )
     return intake(config, original)
 
 

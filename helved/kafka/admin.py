@@ -10,6 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from helved.config import Settings, Topics
+from helved.errors import HelvedError
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +18,11 @@ log = logging.getLogger(__name__)
 LIBRDKAFKA_LOG = logging.getLogger("helved.kafka.librdkafka")
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(HelvedError, RuntimeError):
     """No Kafka broker answered in time."""
 
 
-class TopicMismatch(RuntimeError):
+class TopicMismatch(HelvedError, RuntimeError):
     """A topic exists with another partition count than configured."""
 
 
@@ -29,7 +30,10 @@ def admin_client(config: dict[str, Any]) -> AdminClient:
     """An AdminClient whose librdkafka logging goes to Python logging, and that never asks the
     broker to create a topic it looks up (an admin client is a producer inside librdkafka, whose
     default is to ask)."""
-    return AdminClient({**config, "logger": LIBRDKAFKA_LOG, "allow.auto.create.topics": False})
+    # Typed as the other clients' configs are: confluent-kafka's annotation of `conf` admits
+    # str/int/float/bool values only, but librdkafka's clients take the `logger` object in it too.
+    conf: dict[str, Any] = {**config, "logger": LIBRDKAFKA_LOG, "allow.auto.create.topics": False}
+    return AdminClient(conf)
 
 
 def fetch_metadata(admin: AdminClient, bootstrap: str, timeout_s: float) -> ClusterMetadata:
@@ -89,9 +93,7 @@ def _metadata(admin: AdminClient, settings: Settings, deadline: float) -> Cluste
 def _partition_counts(metadata: ClusterMetadata) -> dict[str, int]:
     """Partition count per topic that exists without error."""
     return {
-        name: len(meta.partitions)
-        for name, meta in metadata.topics.items()
-        if meta.error is None and meta.partitions
+        name: len(meta.partitions) for name, meta in metadata.topics.items() if meta.error is None and meta.partitions
     }
 
 
@@ -136,9 +138,7 @@ def _create(
             raise BrokerUnavailable(f"could not create topic {name}: {error.str()}")
 
 
-def _submit(
-    admin: AdminClient, new_topics: list[NewTopic], deadline: float
-) -> dict[str, KafkaError | None]:
+def _submit(admin: AdminClient, new_topics: list[NewTopic], deadline: float) -> dict[str, KafkaError | None]:
     """Create topics and wait; an already existing topic counts as success."""
     if not new_topics:
         return {}

@@ -40,9 +40,7 @@ class EmbeddedBroker:
     as a broker that restarted and lost its data.
     """
 
-    def __init__(
-        self, *, log_path: Path | None = None, start_timeout_s: float = 15.0, port: int | None = None
-    ) -> None:
+    def __init__(self, *, log_path: Path | None = None, start_timeout_s: float = 15.0, port: int | None = None) -> None:
         self._temp_dir: Path | None = None
         if log_path is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="helved-tansu-"))
@@ -82,9 +80,12 @@ class EmbeddedBroker:
                 [
                     binary,
                     "broker",
-                    "--listener-url", url,
-                    "--advertised-listener-url", url,
-                    "--storage-engine", "memory://tansu/",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -96,9 +97,7 @@ class EmbeddedBroker:
             self._temp_dir = None  # keep the log: the error message points at it
             self.stop()
             raise
-        log.info(
-            "embedded broker on %s (pid %d, log %s)", self.bootstrap, self._proc.pid, self.log_path
-        )
+        log.info("embedded broker on %s (pid %d, log %s)", self.bootstrap, self._proc.pid, self.log_path)
         return self
 
     def _wait_ready(self) -> None:
@@ -109,8 +108,7 @@ class EmbeddedBroker:
             code = self._proc.poll()
             if code is not None:
                 raise BrokerUnavailable(
-                    f"the embedded broker exited with code {code} while starting; "
-                    f"see {self.log_path}"
+                    f"the embedded broker exited with code {code} while starting; see {self.log_path}"
                 )
             try:
                 fetch_metadata(admin, self.bootstrap, 0.5)

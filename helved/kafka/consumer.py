@@ -30,6 +30,7 @@ from confluent_kafka import (
 )
 
 from helved.config import Settings
+from helved.errors import HelvedError
 from helved.kafka.admin import LIBRDKAFKA_LOG, BrokerUnavailable
 from helved.records import InRecord
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_MAX_MS = 20
 
 
-class TopicMissing(RuntimeError):
+class TopicMissing(HelvedError, RuntimeError):
     """A topic helved needs does not exist: run `helved topics ensure` (or `helved run`)."""
 
 
@@ -73,9 +74,7 @@ def partitions_of(c: Consumer, topics: Iterable[str], timeout_s: float = 10.0) -
     try:
         metadata = c.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise BrokerUnavailable(
-            f"no Kafka broker answered within {timeout_s:g} s: {exc.args[0].str()}"
-        ) from None
+        raise BrokerUnavailable(f"no Kafka broker answered within {timeout_s:g} s: {exc.args[0].str()}") from None
     out: dict[str, list[int]] = {}
     for topic in topics:
         meta = metadata.topics.get(topic)
@@ -101,7 +100,7 @@ def to_in_record(
     from bytewax.connectors.kafka import KafkaError as SourceError
 
     if isinstance(msg, SourceError):
-        raise RuntimeError(f"error consuming from {msg.msg.topic}: {msg.err}")  # noqa: TRY004
+        raise RuntimeError(f"error consuming from {msg.msg.topic}: {msg.err}")
     return _in_record(msg.topic, msg.key, msg.value, msg.headers, msg.partition, msg.offset, msg.timestamp)
 
 
@@ -116,9 +115,7 @@ def _in_record(
 ) -> InRecord:
     text = key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key
     if isinstance(key, bytes) and text is not None and "\ufffd" in text:
-        log.warning(
-            "key of %s[%s]@%s is not valid UTF-8; undecodable bytes replaced", topic, partition, offset
-        )
+        log.warning("key of %s[%s]@%s is not valid UTF-8; undecodable bytes replaced", topic, partition, offset)
     ts_type, ts = timestamp if timestamp is not None else (0, 0)
     return InRecord(
         topic=topic or "",

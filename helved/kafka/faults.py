@@ -37,6 +37,7 @@ from typing import NoReturn
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 
 from helved.config import Settings
+from helved.errors import HelvedError
 from helved.kafka.admin import TopicMismatch, admin_client
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,10 @@ WATCH_ENV = "HELVED_TOPIC_WATCH_S"
 DEFAULT_WATCH_S = 5.0
 
 # What to do, for an operator reading the line.
-START_OVER = (
-    "restore the broker's data, or start over with `helved topics ensure` and empty state"
-)
+START_OVER = "restore the broker's data, or start over with `helved topics ensure` and empty state"
 
 
-class BrokerFault(RuntimeError):
+class BrokerFault(HelvedError, RuntimeError):
     """The broker no longer holds what helved's state belongs to (module docstring)."""
 
 
@@ -113,8 +112,7 @@ def broker_fault(message: str) -> NoReturn:
 def stopped_line(prog: str, exc: BaseException) -> str:
     """The one line for an error that stopped a service process."""
     return (
-        f"{prog}: the dataflow stopped: {describe_error(exc)}; the next start resumes from the "
-        "last snapshot; exiting"
+        f"{prog}: the dataflow stopped: {describe_error(exc)}; the next start resumes from the last snapshot; exiting"
     )
 
 
@@ -215,9 +213,8 @@ class TopicWatcher:
     def start(self) -> TopicWatcher:
         """Check that every topic is there as configured (raising `TopicMissing` or
         `TopicMismatch` if not, `BrokerUnavailable` without an answer), then watch."""
-        from helved.kafka.consumer import TopicMissing  # late: helved.kafka.consumer imports this package
-
         from helved.kafka.admin import fetch_metadata
+        from helved.kafka.consumer import TopicMissing  # late: helved.kafka.consumer imports this package
 
         metadata = fetch_metadata(self._admin, self._bootstrap, self._timeout_s)
         counts = {
@@ -231,9 +228,7 @@ class TopicWatcher:
         wrong = {t: counts[t] for t in self._topics if counts[t] != self._partitions}
         if wrong:
             found = ", ".join(f"{t} has {n}" for t, n in sorted(wrong.items()))
-            raise TopicMismatch(
-                f"topics exist with the wrong partition count (expected {self._partitions}): {found}"
-            )
+            raise TopicMismatch(f"topics exist with the wrong partition count (expected {self._partitions}): {found}")
         self._ids = self._topic_ids()
         self._thread = threading.Thread(target=self._run, name="helved-topic-watcher", daemon=True)
         self._thread.start()
@@ -304,9 +299,14 @@ class TopicWatcher:
         for name in self._topics:
             meta = metadata.topics.get(name)
             if meta is None or meta.error is not None or not meta.partitions:
-                if meta is not None and meta.error is not None and meta.error.code() not in (
-                    KafkaError.UNKNOWN_TOPIC_OR_PART,
-                    KafkaError.UNKNOWN_TOPIC_ID,
+                if (
+                    meta is not None
+                    and meta.error is not None
+                    and meta.error.code()
+                    not in (
+                        KafkaError.UNKNOWN_TOPIC_OR_PART,
+                        KafkaError.UNKNOWN_TOPIC_ID,
+                    )
                 ):
                     log.debug("topic watcher: %s: %s", name, meta.error)
                     return None  # an answer, but not one that says the topic is gone
@@ -318,9 +318,7 @@ class TopicWatcher:
     def _topic_ids(self) -> dict[str, str] | None:
         """Topic ids (Kafka 2.8+, Tansu), or None when the broker does not answer with them."""
         try:
-            futures = self._admin.describe_topics(
-                TopicCollection(list(self._topics)), request_timeout=self._timeout_s
-            )
+            futures = self._admin.describe_topics(TopicCollection(list(self._topics)), request_timeout=self._timeout_s)
             ids = {}
             for name, future in futures.items():
                 topic_id = future.result(timeout=self._timeout_s).topic_id
@@ -328,7 +326,7 @@ class TopicWatcher:
                     return None
                 ids[name] = str(topic_id)
             return ids
-        except Exception as exc:  # noqa: BLE001 - unsupported or no answer: no id check this time
+        except Exception as exc:
             log.debug("topic watcher: no topic ids from %s: %s", self._bootstrap, exc)
             return None
 

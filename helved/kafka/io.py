@@ -8,7 +8,7 @@ rest of `helved.kafka`, and the flow itself only sees `helved.records`. The prod
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSource
@@ -40,7 +40,7 @@ class _CheckedKafkaSource(KafkaSource):
     """
 
     # Always, whatever the caller's tuning says.
-    _FORCED: dict[str, Any] = {"allow.auto.create.topics": False, "auto.offset.reset": "error"}
+    _FORCED: ClassVar[dict[str, Any]] = {"allow.auto.create.topics": False, "auto.offset.reset": "error"}
 
     def __init__(self, config: dict[str, Any], topics: list[str], timeout_s: float, **kwargs: Any):
         config = {**config, **self._FORCED}
@@ -85,15 +85,11 @@ class _CheckedKafkaSource(KafkaSource):
         from helved.kafka.offsets import beyond_end
 
         idx, topic = for_part.split("-", 1)
-        for topic_, partition, offset, end in beyond_end(
-            self._config, {(topic, int(idx)): resume}, self._timeout_s
-        ):
+        for topic_, partition, offset, end in beyond_end(self._config, {(topic, int(idx)): resume}, self._timeout_s):
             recovery_offsets_beyond_end(topic_, partition, offset, end)
 
     def list_parts(self) -> list[str]:
-        metadata = fetch_metadata(
-            admin_client(self._config), self._config["bootstrap.servers"], self._timeout_s
-        )
+        metadata = fetch_metadata(admin_client(self._config), self._config["bootstrap.servers"], self._timeout_s)
         parts: list[str] = []
         for topic in self._topics:
             meta = metadata.topics.get(topic)

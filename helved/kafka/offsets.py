@@ -44,16 +44,12 @@ def beyond_end(
     wanted = {tp: o for tp, o in offsets.items() if o > 0}
     if not wanted:
         return []
-    consumer = Consumer(
-        {**{k: v for k, v in config.items() if k not in _NOT_INHERITED}, **_LOOKUP_CONFIG}
-    )
+    consumer = Consumer({**{k: v for k, v in config.items() if k not in _NOT_INHERITED}, **_LOOKUP_CONFIG})
     try:
         low_bounds: dict[tuple[str, int], int] = {}
         for (topic, partition), offset in wanted.items():
             try:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=timeout_s
-                )
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
             except KafkaException as exc:
                 log.warning("no end offset for %s[%d]: %s; not checked", topic, partition, exc)
                 continue

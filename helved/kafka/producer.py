@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from helved.config import Settings
+from helved.errors import HelvedError
 from helved.kafka.admin import LIBRDKAFKA_LOG
 from helved.kafka.faults import EXIT_BROKER_FAULT, fatal_error
 from helved.records import OutRecord
@@ -40,7 +41,7 @@ PRODUCER_CONFIG: dict[str, Any] = {
 _MAX_REPORTED = 5
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(HelvedError, RuntimeError):
     """At least one record was not delivered."""
 
 
@@ -170,9 +171,7 @@ class ReliableProducer:
             metadata = self._producer.list_topics(timeout=timeout_s)
         except KafkaException:
             return  # no answer: the flush reports what cannot be delivered
-        present = {
-            name for name, meta in metadata.topics.items() if meta.error is None and meta.partitions
-        }
+        present = {name for name, meta in metadata.topics.items() if meta.error is None and meta.partitions}
         missing = sorted(self._unchecked - present)
         self._checked |= self._unchecked & present
         self._unchecked.clear()

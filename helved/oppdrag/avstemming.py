@@ -27,6 +27,7 @@ from helved.domain.avstemming import (
     Svar,
     is_nokkel,
 )
+from helved.errors import HelvedError
 from helved.oppdrag.schema import XSD_DIR
 
 NS = "http://nav.no/virksomhet/tjenester/avstemming/meldinger/v1"
@@ -35,7 +36,7 @@ AVSTEMMING_XSD = XSD_DIR / "avstemming" / "meldinger.xsd"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False)
 
 
-class AvstemmingInputError(ValueError):
+class AvstemmingInputError(HelvedError, ValueError):
     """An Oppdrag or receipt that avstemming cannot place (a key in another format, a field
     missing). The message names fields and values, never a person."""
 

@@ -9,9 +9,7 @@ from lxml import etree
 
 XSD_DIR = Path(__file__).parent / "xsd"
 OPPDRAG_XSD = XSD_DIR / "oppdragskjema-1.xsd"
-SIMULERING_XSD = (
-    XSD_DIR / "simulering/no/nav/system/os/tjenester/simulerFpService/simulerFpServiceServiceTypes.xsd"
-)
+SIMULERING_XSD = XSD_DIR / "simulering/no/nav/system/os/tjenester/simulerFpService/simulerFpServiceServiceTypes.xsd"
 
 
 @cache

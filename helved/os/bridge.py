@@ -350,9 +350,7 @@ class OsBridge:
                 todo.append((rec, h, receipts, True))
             elif isinstance(action, Finish):
                 result.finished += 1
-                log.warning(
-                    "%s was handed over before a restart: finishing without handing it over again", where
-                )
+                log.warning("%s was handed over before a restart: finishing without handing it over again", where)
                 todo.append((rec, h, action.receipts, True))
             elif isinstance(action, Redeliver):
                 result.redelivered += 1

@@ -13,8 +13,9 @@ taken back (the month's previous payment), YTEL positive for what is paid (the n
 and FEIL for money already paid out that would be taken back (a month counts as paid out when
 it ends before the request's date). `answer_simulering` is the shell used by the OS bridge and
 `helved replay`: a simulation request record in, the answer and the final status out. It asks
-OS through the port (`helved.os.port.OsGateway.simulate_request`) and reads the request's header
-with `helved.oppdrag.xml`; it imports no adapter.
+OS's simulation service (`SimulationService.simulate_request`: the port's
+`helved.os.port.OsGateway`, or an `OsEmulator` handed over by its caller) and reads the
+request's header with `helved.oppdrag.xml`; it imports no adapter.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from helved import fagsystemer
 from helved.codec import encode_verdict
 from helved.config import Topics
-from helved.domain.sak import Error
 from helved.domain.model import Fagsystem, StatusKind
-from helved.os.port import NOT_XML, Amount, OsGateway, PaidMap, Verdict
+from helved.domain.sak import Error
+from helved.os.port import NOT_XML, Amount, PaidMap
 from helved.records import InRecord, OutRecord
 
 
@@ -163,6 +164,37 @@ def request_date(rec: OutRecord | InRecord) -> date:
         return date.min
 
 
+class _VerdictLike(Protocol):
+    """What the dryrun reads of a verdict (`helved.os.port.Verdict`, or the emulator's own)."""
+
+    @property
+    def alvorlighetsgrad(self) -> str: ...
+    @property
+    def beskr_melding(self) -> str: ...
+    @property
+    def accepted(self) -> bool: ...
+
+
+class _SimulationLike(Protocol):
+    """What the dryrun reads of a simulation answer (`helved.os.port.SimulationAnswer`, or the
+    emulator's `Simulation`)."""
+
+    @property
+    def verdict(self) -> _VerdictLike: ...
+    @property
+    def before(self) -> PaidMap: ...
+    @property
+    def after(self) -> PaidMap: ...
+
+
+class SimulationService(Protocol):
+    """The one part of OS the dryrun asks: its simulation service. The port
+    (`helved.os.port.OsGateway`) is one; so is an `OsEmulator` handed straight over (`helved
+    replay`, in-process tests), whose answers carry the same field names."""
+
+    def simulate_request(self, simulering_xml: bytes) -> _SimulationLike: ...
+
+
 def _dryrun_topic(topics: Topics, fagsystem: str) -> str:
     """The dryrun topic of the request's fagsystem (header `fagsystem`); dagpenger's when the
     header names no registered fagsystem."""
@@ -172,7 +204,7 @@ def _dryrun_topic(topics: Topics, fagsystem: str) -> str:
         return topics.dryrun_dp
 
 
-def answer_simulering(gateway: OsGateway, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
+def answer_simulering(gateway: SimulationService, rec: OutRecord | InRecord, topics: Topics) -> list[OutRecord]:
     """Ask OS's simulation service (`gateway.simulate_request`) and build the dryrun answer
     and the request's final status (OK, or FEILET when OS would reject the Oppdrag).
 
@@ -180,11 +212,13 @@ def answer_simulering(gateway: OsGateway, rec: OutRecord | InRecord, topics: Top
     500 here, without asking OS."""
     from helved.oppdrag.xml import os_header, read_os_document
 
-    headers = tuple((k, v) for k, v in rec.headers if k in ("original-key", "fagsystem", "src-topic", "src-partition", "src-offset"))
+    headers = tuple(
+        (k, v) for k, v in rec.headers if k in ("original-key", "fagsystem", "src-topic", "src-partition", "src-offset")
+    )
     fagsystem = (rec.header("fagsystem") or b"").decode(errors="replace")
-    status: dict[str, Any]
+    status: bytes
     out: list[OutRecord] = []
-    verdict: Verdict
+    verdict: _VerdictLike
     root = read_os_document(rec.value or b"")
     if root is None:
         verdict = NOT_XML
@@ -201,7 +235,9 @@ def answer_simulering(gateway: OsGateway, rec: OutRecord | InRecord, topics: Top
             utbetales_til=utbetales_til or "",
             request_date=request_date(rec),
         )
-        out.append(OutRecord(_dryrun_topic(topics, fagsystem), rec.key, orjson.dumps(result), headers, rec.timestamp_ms))
+        out.append(
+            OutRecord(_dryrun_topic(topics, fagsystem), rec.key, orjson.dumps(result), headers, rec.timestamp_ms)
+        )
         status = encode_verdict(StatusKind.OK, simulering=True)
     else:
         code = 400 if verdict.alvorlighetsgrad == "08" else 500

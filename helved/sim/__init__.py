@@ -35,7 +35,7 @@ import os
 import random
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -47,13 +47,17 @@ import orjson
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 
-from helved.flow import IntakeLink, build_flow
-from helved.os.bridge import Journal, OsBridge
 from helved.config import Topics
 from helved.domain.model import SakKey
-from helved.fagsystemer import dagpenger
 from helved.emulator import Faults, OsEmulator, parse_oppdrag
+from helved.emulator.avstemming import AvstemmingDesk
+from helved.emulator.gateway import answer_of, avstemming_answer_of
 from helved.emulator.ledger import paid as ledger_paid
+from helved.errors import HelvedError
+from helved.fagsystemer import dagpenger
+from helved.flow import IntakeLink, build_flow
+from helved.os.bridge import Journal, OsBridge
+from helved.os.port import AvstemmingAnswer, SimulationAnswer
 from helved.records import InRecord, OutRecord
 from helved.sim.memlog import LogSink, LogSource, MemoryLog, SimulatedCrash
 from helved.statelog import ChangelogStates
@@ -63,7 +67,7 @@ WEEKDAYS = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)
 START_MS = 1_736_150_400_000  # 2025-01-06T08:00Z: the simulated clock starts here
 
 
-class SimulationFailure(AssertionError):
+class SimulationFailure(HelvedError, AssertionError):
     """An invariant broke: the message names the seed, the rule and a replay file."""
 
 
@@ -78,7 +82,9 @@ class World:
     lose_volume_share: float = 0.3  # per crash: the recovery directory is gone too
     bridge_crash_share: float = 0.1  # per bridge step
     delay_share: float = 0.3  # per receipt: held back, released later, in any order
-    faults: Faults = Faults(reject_share=0.1, error_share=0.05, duplicate_share=0.15, prefix_share=0.2)
+    faults: Faults = field(
+        default_factory=lambda: Faults(reject_share=0.1, error_share=0.05, duplicate_share=0.15, prefix_share=0.2)
+    )
     lose_receipts: bool = False  # some receipts never arrive (OS booked the Oppdrag)
     # The design under test; switch parts off to see the simulation catch what they prevent.
     intake_topic: bool = True  # the sak step reads the intake topic (False: the inputs directly)
@@ -164,22 +170,29 @@ def expected_paid(message: dict[str, Any]) -> dict[str, dict[date, int]]:
     return {klassekode: dict(sorted(days.items()))} if days else {}
 
 
+# (sak, henvisning) of an Oppdrag as OS reads them; None where the Oppdrag leaves one out.
+_Ident = tuple[str | None, str | None]
+
+
 class _Gateway:
-    """OS for the bridge: the emulator, plus what the simulation needs to know afterwards."""
+    """OS for the bridge (`helved.os.port.OsGateway`): the emulator, plus what the simulation
+    needs to know afterwards."""
 
     def __init__(self, emulator: OsEmulator, rng: random.Random, lose: bool) -> None:
         self.emulator = emulator
+        self.avstemming = AvstemmingDesk()
         self.rng = rng
         self.lose = lose
-        self.handed: dict[tuple[str, str], set[bytes]] = {}  # (sak, henvisning) -> Oppdrag bytes
-        self.verdicts: dict[tuple[str, str], str] = {}  # (sak, henvisning) -> alvorlighetsgrad
-        self.lost: set[tuple[str, str]] = set()
+        self.handed: dict[_Ident, set[bytes]] = {}  # (sak, henvisning) -> Oppdrag bytes
+        self.verdicts: dict[_Ident, str] = {}  # (sak, henvisning) -> alvorlighetsgrad
+        self.lost: set[_Ident] = set()
 
     def hand_over(self, oppdrag_xml: bytes) -> list[bytes]:
         o = parse_oppdrag(oppdrag_xml)
         ident = (o.fagsystem_id, o.linjer[0].henvisning)
         self.handed.setdefault(ident, set()).add(oppdrag_xml)
         reply = self.emulator.respond(oppdrag_xml)
+        self.avstemming.receive(oppdrag_xml, reply.verdict.alvorlighetsgrad)
         self.verdicts.setdefault(ident, reply.verdict.alvorlighetsgrad)
         receipts = list(reply.kvitteringer)
         if self.lose and reply.verdict.alvorlighetsgrad in ("00", "04") and self.rng.random() < 0.2:
@@ -187,8 +200,13 @@ class _Gateway:
             return []
         return receipts
 
-    def simulate_request(self, simulering_xml: bytes) -> Any:
-        return self.emulator.simulate_request(simulering_xml)
+    def simulate_request(self, simulering_xml: bytes) -> SimulationAnswer:
+        return answer_of(self.emulator.simulate_request(simulering_xml))
+
+    def hand_over_avstemming(self, messages: Sequence[bytes]) -> AvstemmingAnswer:
+        """As the emulator's service answers (`helved.emulator.gateway.EmulatedOs`); the
+        simulation's bridge reads no avstemming topic, so nothing calls it today."""
+        return avstemming_answer_of(self.avstemming.check(list(messages)))
 
 
 class _BridgeProducer:
@@ -443,7 +461,9 @@ class Simulation:
                 if verdict not in (None, "00", "04"):
                     self._fail(f"rule 3: {s.sak} decision {d.index} is OK but OS answered {verdict}")
                 if verdict is None and expected_paid(d.message) != expected:
-                    self._fail(f"rule 3: {s.sak} decision {d.index} is OK without an Oppdrag, but it changes what OS pays")
+                    self._fail(
+                        f"rule 3: {s.sak} decision {d.index} is OK without an Oppdrag, but it changes what OS pays"
+                    )
                 expected = expected_paid(d.message)
             elif final == "FEILET" and verdict in ("00", "04"):
                 self._fail(f"rule 3: {s.sak} decision {d.index} FEILET but OS booked its Oppdrag")
@@ -520,7 +540,7 @@ def final_statuses(log: MemoryLog, topics: Topics, senders: Iterable[Sender]) ->
     """Each decision's first final status. A status names its cause in its provenance headers:
     the request itself, or a receipt, whose henvisning names the decision."""
     by_place: dict[tuple[int, int], tuple[str, int]] = {}
-    by_henvisning: dict[tuple[str, str], tuple[str, int]] = {}
+    by_henvisning: dict[_Ident, tuple[str, int]] = {}
     for s in senders:
         for d in s.decisions:
             if d.where is not None:
@@ -573,8 +593,15 @@ def write_inputs(log: MemoryLog, topics: Topics, path: Path) -> None:
     """The requests the senders sent, as a `helved replay` input file."""
     rows = []
     for rec in log.records(topics.dagpenger):
-        rows.append({"topic": rec.topic, "key": rec.key, "value": orjson.loads(rec.value or b"null"),
-                     "headers": {}, "timestamp": rec.timestamp_ms})
+        rows.append(
+            {
+                "topic": rec.topic,
+                "key": rec.key,
+                "value": orjson.loads(rec.value or b"null"),
+                "headers": {},
+                "timestamp": rec.timestamp_ms,
+            }
+        )
     rows.sort(key=lambda r: r["timestamp"] or 0)
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
 

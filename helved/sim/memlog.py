@@ -17,6 +17,7 @@ from typing import Protocol
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from helved.errors import HelvedError
 from helved.kafka.partitioner import partition_for
 from helved.records import Headers, InRecord, OutRecord
 
@@ -149,7 +150,7 @@ class _Passive:
         return self._clock.stopping
 
 
-class SimulatedCrash(Exception):
+class SimulatedCrash(HelvedError):
     """The process died here (raised out of a sink, ending the Bytewax run)."""
 
 

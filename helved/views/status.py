@@ -78,8 +78,7 @@ def describe_status(status: dict[str, Any]) -> str:
     if detaljer:
         linjer = detaljer.get("linjer") or []
         shown = [
-            f"{ln['klassekode']} {ln['fom']}..{ln['tom']} "
-            + ("stopped" if ln["beløp"] == 0 else f"{ln['beløp']}/day")
+            f"{ln['klassekode']} {ln['fom']}..{ln['tom']} " + ("stopped" if ln["beløp"] == 0 else f"{ln['beløp']}/day")
             for ln in linjer[:4]
         ]
         more = f" (+{len(linjer) - 4} more)" if len(linjer) > 4 else ""

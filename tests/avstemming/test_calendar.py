@@ -20,7 +20,7 @@ from helved.domain.avstemming import (
 )
 
 pytest.importorskip("holidays")
-import holidays as holidays_pkg  # noqa: E402
+import holidays as holidays_pkg
 
 
 def d(text: str) -> date:
@@ -44,7 +44,8 @@ def test_working_days_match_the_holidays_package_every_day_2000_to_2100() -> Non
 
 
 @pytest.mark.parametrize(
-    ("year", "easter"), [(2000, "2000-04-23"), (2024, "2024-03-31"), (2025, "2025-04-20"), (2038, "2038-04-25"), (2100, "2100-03-28")]
+    ("year", "easter"),
+    [(2000, "2000-04-23"), (2024, "2024-03-31"), (2025, "2025-04-20"), (2038, "2038-04-25"), (2100, "2100-03-28")],
 )
 def test_easter_sunday(year: int, easter: str) -> None:
     assert easter_sunday(year) == d(easter)
@@ -98,12 +99,16 @@ def test_nothing_to_do_when_yesterday_is_reconciled() -> None:
 
 
 def test_an_explicit_range_equal_to_a_recorded_one_is_already_sent() -> None:
-    decision = check_explicit(d("2025-03-20"), Range(d("2025-03-17"), d("2025-03-17")), [run("2025-03-18", "2025-03-17", "2025-03-17")])
+    decision = check_explicit(
+        d("2025-03-20"), Range(d("2025-03-17"), d("2025-03-17")), [run("2025-03-18", "2025-03-17", "2025-03-17")]
+    )
     assert decision == Refused("already sent 2025-03-17..2025-03-17: id-1", 0)
 
 
 def test_an_explicit_range_overlapping_a_recorded_one_is_refused_with_exit_1() -> None:
-    decision = check_explicit(d("2025-03-20"), Range(d("2025-03-16"), d("2025-03-18")), [run("2025-03-18", "2025-03-17", "2025-03-17")])
+    decision = check_explicit(
+        d("2025-03-20"), Range(d("2025-03-16"), d("2025-03-18")), [run("2025-03-18", "2025-03-17", "2025-03-17")]
+    )
     assert isinstance(decision, Refused) and decision.exit_code == 1
     assert "2025-03-17..2025-03-17" in decision.reason
 
@@ -111,4 +116,6 @@ def test_an_explicit_range_overlapping_a_recorded_one_is_refused_with_exit_1() -
 def test_an_explicit_range_must_end_before_today() -> None:
     decision = check_explicit(d("2025-03-18"), Range(d("2025-03-17"), d("2025-03-18")), [])
     assert isinstance(decision, Refused) and decision.exit_code == 2
-    assert check_explicit(d("2025-03-18"), Range(d("2025-03-10"), d("2025-03-17")), []) == Range(d("2025-03-10"), d("2025-03-17"))
+    assert check_explicit(d("2025-03-18"), Range(d("2025-03-10"), d("2025-03-17")), []) == Range(
+        d("2025-03-10"), d("2025-03-17")
+    )

@@ -83,10 +83,14 @@ def test_the_id_is_22_url_safe_characters_of_uuid5_of_fagområde_and_range() -> 
 def test_categories_by_last_receipt_and_amounts() -> None:
     r = avstem(
         [
-            o("A", beløp=100), s("00", "A"),
-            o("B", beløp=200), s("04", "B"),
-            o("C", beløp=300), s("08", "C"),
-            o("D", beløp=400), s("12", "D"),
+            o("A", beløp=100),
+            s("00", "A"),
+            o("B", beløp=200),
+            s("04", "B"),
+            o("C", beløp=300),
+            s("08", "C"),
+            o("D", beløp=400),
+            s("12", "D"),
             o("E", beløp=500),
         ],
         FOM,
@@ -97,7 +101,12 @@ def test_categories_by_last_receipt_and_amounts() -> None:
     assert (g.godkjent, g.varsel, g.avvist, g.mangler) == (Sum(1, 100), Sum(1, 200), Sum(2, 700), Sum(1, 500))
     assert g.total == Sum(5, 1500) and g.total.fortegn == "T"
     data = [m for m in a.meldinger if m.aksjon is Aksjon.DATA]
-    assert [d.detalj_type for d in data[0].detaljer] == [DetaljType.VARS, DetaljType.AVVI, DetaljType.AVVI, DetaljType.MANG]
+    assert [d.detalj_type for d in data[0].detaljer] == [
+        DetaljType.VARS,
+        DetaljType.AVVI,
+        DetaljType.AVVI,
+        DetaljType.MANG,
+    ]
     assert [d.transaksjon_nokkel for d in data[0].detaljer] == ["B", "C", "D", "E"]
 
 
@@ -114,7 +123,16 @@ def test_an_oppdrag_seen_twice_counts_once_its_first_record() -> None:
 
 
 def test_a_rejected_oppdrag_resent_counts_twice() -> None:
-    r = avstem([o(key="2025-08-18-09.30.00.000000"), s("08"), o(key="2025-08-18-10.00.00.000000"), s("00", key="2025-08-18-10.00.00.000000")], FOM, TOM)
+    r = avstem(
+        [
+            o(key="2025-08-18-09.30.00.000000"),
+            s("08"),
+            o(key="2025-08-18-10.00.00.000000"),
+            s("00", key="2025-08-18-10.00.00.000000"),
+        ],
+        FOM,
+        TOM,
+    )
     g = r.avstemminger[0].grunnlag
     assert (g.avvist, g.godkjent) == (Sum(1, 1000), Sum(1, 1000))
 
@@ -126,7 +144,9 @@ def test_a_receipt_without_its_oppdrag_is_ignored_and_counted_when_in_range() ->
 
 
 def test_out_of_range_oppdrag_are_left_out_and_none_in_range_gives_no_messages() -> None:
-    assert avstem([o(key="2025-08-17-23.59.59.999999"), o(key="2025-08-19-00.00.00.000000")], FOM, TOM).avstemminger == ()
+    assert (
+        avstem([o(key="2025-08-17-23.59.59.999999"), o(key="2025-08-19-00.00.00.000000")], FOM, TOM).avstemminger == ()
+    )
 
 
 def test_fagområder_in_ascending_order_each_with_its_own_id_and_totals() -> None:
@@ -159,7 +179,9 @@ def test_details_sorted_by_key_then_sak_and_output_independent_of_the_order_of_o
             records.append(s("08" if i % 2 else "04", f"S{(i * 37) % 150:03d}", key=key, kode="B1", beskr="nei"))
     base = avstem(records, FOM, TOM)
     details = [d for m in base.avstemminger[0].meldinger for d in m.detaljer]
-    assert [(d.tidspunkt, d.transaksjon_nokkel) for d in details] == sorted((d.tidspunkt, d.transaksjon_nokkel) for d in details)
+    assert [(d.tidspunkt, d.transaksjon_nokkel) for d in details] == sorted(
+        (d.tidspunkt, d.transaksjon_nokkel) for d in details
+    )
     shuffled = list(records)
     random.Random(7).shuffle(shuffled)
     # Each Oppdrag has at most one receipt here, so any order gives the same messages.
@@ -198,7 +220,7 @@ def test_reading_trims_and_ignores_what_is_not_an_oppdrag_or_receipt() -> None:
 
 
 def test_a_key_in_another_format_is_an_error_naming_the_record() -> None:
-    with pytest.raises(AvstemmingInputError, match="line 3.*nokkelAvstemming '2025-08-18T09:30:00'"):
+    with pytest.raises(AvstemmingInputError, match=r"line 3.*nokkelAvstemming '2025-08-18T09:30:00'"):
         read_oppdrag(oppdrag(key="2025-08-18T09:30:00").encode(), "line 3")
     with pytest.raises(AvstemmingInputError, match="line 4"):
         read_svar(kvittering("00", key="yesterday").encode(), "line 4")

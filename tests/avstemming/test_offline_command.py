@@ -49,8 +49,18 @@ def test_a_replayed_day_gives_valid_messages_per_fagområde(tmp_path: Path) -> N
     for r in lines:
         assert schema_errors(avstemming_schema(), r["value"].encode()) == []
     dp = etree.fromstring(lines[4]["value"].encode())
-    assert [dp.findtext(f"grunnlag/{k}Antall") for k in ("godkjent", "varsel", "avvist", "mangler")] == ["1", "1", "1", "0"]
-    assert [dp.findtext(f"grunnlag/{k}Belop") for k in ("godkjent", "varsel", "avvist", "mangler")] == ["1500", "700", "300", "0"]
+    assert [dp.findtext(f"grunnlag/{k}Antall") for k in ("godkjent", "varsel", "avvist", "mangler")] == [
+        "1",
+        "1",
+        "1",
+        "0",
+    ]
+    assert [dp.findtext(f"grunnlag/{k}Belop") for k in ("godkjent", "varsel", "avvist", "mangler")] == [
+        "1500",
+        "700",
+        "300",
+        "0",
+    ]
     assert [d.findtext("avleverendeTransaksjonNokkel") for d in dp.findall("detalj")] == ["B", "C"]
     assert dp.findtext("detalj/meldingKode") == "B110" and dp.findtext("detalj/offnr") == IDENT
     aap = etree.fromstring(lines[1]["value"].encode())
@@ -83,7 +93,9 @@ def test_no_oppdrag_in_range_gives_an_empty_out(tmp_path: Path) -> None:
         (["--fom", "2025-W34-1", "--tom", "2025-08-18"], "not a date"),
     ],
 )
-def test_bad_dates_exit_2_and_write_no_out(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_bad_dates_exit_2_and_write_no_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(src, _day())
     assert main(["avstemming", "--records", str(src), "--out", str(out), *args]) == 2
@@ -95,12 +107,17 @@ def test_bad_dates_exit_2_and_write_no_out(tmp_path: Path, capsys: pytest.Captur
 def test_out_into_a_missing_directory_exits_2(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     write_jsonl(src, _day())
-    assert main(["avstemming", "--records", str(src), "--fom", DAY, "--tom", DAY, "--out", str(tmp_path / "no" / "o")]) == 2
+    assert (
+        main(["avstemming", "--records", str(src), "--fom", DAY, "--tom", DAY, "--out", str(tmp_path / "no" / "o")])
+        == 2
+    )
 
 
 def test_unreadable_input_exits_1_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.jsonl"
-    assert main(["avstemming", "--records", str(tmp_path / "missing"), "--fom", DAY, "--tom", DAY, "--out", str(out)]) == 1
+    assert (
+        main(["avstemming", "--records", str(tmp_path / "missing"), "--fom", DAY, "--tom", DAY, "--out", str(out)]) == 1
+    )
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"topic":"helved.oppdrag.v1","key":null,"value":null}\n{not json\n')
     assert main(["avstemming", "--records", str(src), "--fom", DAY, "--tom", DAY, "--out", str(out)]) == 1
@@ -115,7 +132,9 @@ def test_a_key_in_another_format_exits_1_naming_the_record(tmp_path: Path, capsy
     assert "line 2" in err and "nokkelAvstemming" in err and err.count("\n") == 1 and IDENT not in err
 
 
-def test_a_receipt_without_its_oppdrag_is_ignored_and_counted_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_receipt_without_its_oppdrag_is_ignored_and_counted_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out = _run(tmp_path, [o_rec(sak="A"), k_rec("00", sak="LOST")])
     assert code == 0
     assert "1 receipt(s) in range without their Oppdrag" in capsys.readouterr().err
@@ -123,7 +142,9 @@ def test_a_receipt_without_its_oppdrag_is_ignored_and_counted_on_stderr(tmp_path
     assert data.findtext("total/totalAntall") == "1" and data.findtext("grunnlag/manglerAntall") == "1"
 
 
-def test_dryrun_prints_one_line_per_fagområde_and_never_an_ident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dryrun_prints_one_line_per_fagområde_and_never_an_ident(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "in.jsonl"
     write_jsonl(src, _day())
     assert main(["avstemming", "--records", str(src), "--fom", DAY, "--tom", DAY, "--dryrun"]) == 0
@@ -136,7 +157,9 @@ def test_dryrun_prints_one_line_per_fagområde_and_never_an_ident(tmp_path: Path
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_without_a_range_the_offline_command_takes_the_next_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_range_the_offline_command_takes_the_next_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(src, _day())
     # Tuesday 2025-08-19: the previous working day, Monday 18th.
@@ -147,7 +170,9 @@ def test_without_a_range_the_offline_command_takes_the_next_one(tmp_path: Path, 
     assert not (tmp_path / "o2").exists()
 
 
-@pytest.mark.parametrize(("codes", "category"), [("00", "godkjent"), ("04", "varsel"), ("08", "avvist"), ("none", "mangler")])
+@pytest.mark.parametrize(
+    ("codes", "category"), [("00", "godkjent"), ("04", "varsel"), ("08", "avvist"), ("none", "mangler")]
+)
 def test_the_output_of_helved_replay_feeds_records(tmp_path: Path, codes: str, category: str) -> None:
     example = Path(__file__).resolve().parents[2] / "helved" / "examples" / "dagpenger.jsonl"
     replayed, out = tmp_path / "replayed.jsonl", tmp_path / "out.jsonl"

@@ -7,11 +7,11 @@ from datetime import date
 from pathlib import Path
 
 from helved.avstemming import events, located, out_records
-from helved.os.avstemming_relay import AvstemmingRelay
-from helved.os.bridge import Journal, OsBridge
 from helved.config import Topics
 from helved.domain.avstemming import avstem
 from helved.emulator.gateway import EmulatedOs
+from helved.os.avstemming_relay import AvstemmingRelay
+from helved.os.bridge import Journal, OsBridge
 from helved.records import InRecord, OutRecord
 
 from .helpers import IDENT, oppdrag

@@ -32,7 +32,11 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
             key = f"{MONDAY}-1{ord(sak) - 65}.00.00.000000"
             p.send(OutRecord(t.oppdrag, f"req-{sak}", oppdrag(sak=sak, fagområde=f, key=key).encode()))
             if code is not None:
-                p.send(OutRecord(t.kvittering, f"req-{sak}", kvittering(code, "svar", sak=sak, fagområde=f, key=key).encode()))
+                p.send(
+                    OutRecord(
+                        t.kvittering, f"req-{sak}", kvittering(code, "svar", sak=sak, fagområde=f, key=key).encode()
+                    )
+                )
         p.flush_or_raise()
     return settings
 
@@ -84,7 +88,9 @@ def test_a_scheduled_run_sends_each_fagområde_and_records_the_run_once_a_day(
     assert sorted((r["fom"], r["tom"]) for r in runs) == [(MONDAY, MONDAY), ("2025-08-19", "2025-08-19")]
 
 
-def test_dryrun_prints_lines_and_sends_nothing(env: Settings, read_topic: Callable[..., list[InRecord]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_dryrun_prints_lines_and_sends_nothing(
+    env: Settings, read_topic: Callable[..., list[InRecord]], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["avstemming", "--today", "2025-08-19", "--dryrun"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["AAP", "DP"]
@@ -107,4 +113,6 @@ def test_a_retry_after_a_crash_between_fagområder_sends_the_same_ids(
     assert main(["avstemming", "--today", "2025-08-19"]) == 0
     sent = read_topic(env.topics.avstemming)
     assert len(sent) == 9
-    assert {i for _, i in _ids(sent)} == {i for _, i in _ids([InRecord("x", None, r["value"].encode()) for r in planned])}
+    assert {i for _, i in _ids(sent)} == {
+        i for _, i in _ids([InRecord("x", None, r["value"].encode()) for r in planned])
+    }

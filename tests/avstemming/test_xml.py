@@ -59,8 +59,16 @@ def test_start_and_avsl_hold_only_aksjon_and_the_first_data_holds_the_sums() -> 
     assert [c.tag for c in data2][:2] == ["aksjon", "detalj"]
     aksjon = [c.tag for c in start.find("aksjon")]  # type: ignore[union-attr]
     assert aksjon == [
-        "aksjonType", "kildeType", "avstemmingType", "avleverendeKomponentKode", "mottakendeKomponentKode",
-        "underkomponentKode", "nokkelFom", "nokkelTom", "avleverendeAvstemmingId", "brukerId",
+        "aksjonType",
+        "kildeType",
+        "avstemmingType",
+        "avleverendeKomponentKode",
+        "mottakendeKomponentKode",
+        "underkomponentKode",
+        "nokkelFom",
+        "nokkelTom",
+        "avleverendeAvstemmingId",
+        "brukerId",
     ]
     assert start.findtext("aksjon/nokkelFom") == "2025-03-14-00.00.00.000000"
     assert start.findtext("aksjon/nokkelTom") == "2025-03-16-23.59.59.999999"
@@ -72,7 +80,11 @@ def test_start_and_avsl_hold_only_aksjon_and_the_first_data_holds_the_sums() -> 
         f"{k}{f}" for k in ("godkjent", "varsel", "avvist", "mangler") for f in ("Antall", "Belop", "Fortegn")
     ]
     total = sum(100 * (i + 1) for i in range(74))
-    assert (data1.findtext("total/totalAntall"), data1.findtext("total/totalBelop"), data1.findtext("total/fortegn")) == ("74", str(total), "T")
+    assert (
+        data1.findtext("total/totalAntall"),
+        data1.findtext("total/totalBelop"),
+        data1.findtext("total/fortegn"),
+    ) == ("74", str(total), "T")
 
 
 def test_detail_fields_in_schema_order_blank_ones_left_out() -> None:
@@ -80,9 +92,22 @@ def test_detail_fields_in_schema_order_blank_ones_left_out() -> None:
     details = data1.findall("detalj")
     assert [d.findtext("detaljType") for d in details] == ["VARS", "AVVI", "MANG"]
     assert [c.tag for c in details[0]] == [
-        "detaljType", "offnr", "avleverendeTransaksjonNokkel", "meldingKode", "alvorlighetsgrad", "tekstMelding", "tidspunkt",
+        "detaljType",
+        "offnr",
+        "avleverendeTransaksjonNokkel",
+        "meldingKode",
+        "alvorlighetsgrad",
+        "tekstMelding",
+        "tidspunkt",
     ]
-    assert [c.tag for c in details[1]] == ["detaljType", "offnr", "avleverendeTransaksjonNokkel", "alvorlighetsgrad", "tekstMelding", "tidspunkt"]
+    assert [c.tag for c in details[1]] == [
+        "detaljType",
+        "offnr",
+        "avleverendeTransaksjonNokkel",
+        "alvorlighetsgrad",
+        "tekstMelding",
+        "tidspunkt",
+    ]
     assert [c.tag for c in details[2]] == ["detaljType", "offnr", "avleverendeTransaksjonNokkel", "tidspunkt"]
     assert details[0].findtext("tekstMelding") == "Oppdraget er godkjent med varsel & <merknad>"
 

@@ -57,8 +57,22 @@ def test_happy_path_spec_example(flow):
         assert st.header("fagsystem") == b"DAGPENGER" and st.header("original-key") == b"dp-req-1"
     mottatt = orjson.loads(of_topic(out, TOPICS.status)[0].value)
     assert mottatt["detaljer"]["linjer"] == [
-        {"behandlingId": "B-3", "fom": "2025-08-04", "tom": "2025-08-05", "vedtakssats": 1000, "beløp": 1000, "klassekode": "DAGPENGER"},
-        {"behandlingId": "B-3", "fom": "2025-08-06", "tom": "2025-08-06", "vedtakssats": 1000, "beløp": 700, "klassekode": "DAGPENGER"},
+        {
+            "behandlingId": "B-3",
+            "fom": "2025-08-04",
+            "tom": "2025-08-05",
+            "vedtakssats": 1000,
+            "beløp": 1000,
+            "klassekode": "DAGPENGER",
+        },
+        {
+            "behandlingId": "B-3",
+            "fom": "2025-08-06",
+            "tom": "2025-08-06",
+            "vedtakssats": 1000,
+            "beløp": 700,
+            "klassekode": "DAGPENGER",
+        },
     ]
 
 
@@ -142,7 +156,9 @@ def test_request_waits_behind_an_oppdrag_in_flight(flow):
     assert statuses(out1) == ["MOTTATT"]
     out2 = flow.send(request_record(dp(MP1, MP2, behandling="B-2"), key="k2"), answer=False)
     assert of_topic(out2, TOPICS.oppdrag) == []
-    assert json_values(out2, TOPICS.status) == [{"status": "MOTTATT", "detaljer": None, "error": None, "simulering": False}]
+    assert json_values(out2, TOPICS.status) == [
+        {"status": "MOTTATT", "detaljer": None, "error": None, "simulering": False}
+    ]
     # Another sak is not held up.
     other = flow.send(request_record(dp(MP1, sak="SAK-2"), key="other"))
     assert statuses(other) == ["MOTTATT", "OK"]

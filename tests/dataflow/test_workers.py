@@ -150,13 +150,19 @@ def run_in_process(feed: Feed, recovery: Path, workers: int, runs: range, out: l
     for run in runs:
         before = len(sink)
         cluster_main(
-            flow, [], 0, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(recovery),
+            flow,
+            [],
+            0,
+            epoch_interval=timedelta(0),
+            recovery_config=RecoveryConfig(recovery),
             worker_count_per_proc=workers,
         )
         out.extend((run, w, rec) for w, rec in sink[before:])
 
 
-def _process_main(feed: Feed, addresses: list[str], proc_id: int, workers: int, recovery: str, runs: range, queue: Any) -> None:
+def _process_main(
+    feed: Feed, addresses: list[str], proc_id: int, workers: int, recovery: str, runs: range, queue: Any
+) -> None:
     """One process of a cluster (the body of a pod); sends back what its workers wrote."""
     try:
         sink: list[tuple[int, OutRecord]] = []
@@ -169,12 +175,16 @@ def _process_main(feed: Feed, addresses: list[str], proc_id: int, workers: int, 
                 time.sleep(0.1)
             before = len(sink)
             cluster_main(
-                flow, addresses, proc_id, epoch_interval=timedelta(0),
-                recovery_config=RecoveryConfig(Path(recovery)), worker_count_per_proc=workers,
+                flow,
+                addresses,
+                proc_id,
+                epoch_interval=timedelta(0),
+                recovery_config=RecoveryConfig(Path(recovery)),
+                worker_count_per_proc=workers,
             )
             written.extend((run, w, rec) for w, rec in sink[before:])
         queue.put((proc_id, written, None))
-    except BaseException as exc:  # noqa: BLE001 - Bytewax panics are BaseExceptions: report, never hang the parent
+    except BaseException as exc:
         queue.put((proc_id, [], repr(exc)))
 
 
@@ -189,7 +199,9 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def run_processes(feed: Feed, recovery: Sequence[Path], workers: int, runs: range, out: list[Written], timeout_s: float = 120) -> None:
+def run_processes(
+    feed: Feed, recovery: Sequence[Path], workers: int, runs: range, out: list[Written], timeout_s: float = 120
+) -> None:
     """One OS process per recovery directory (as one pod per volume), all on 127.0.0.1."""
     addresses = [f"127.0.0.1:{port}" for port in _free_ports(len(recovery))]
     ctx = multiprocessing.get_context("spawn")
@@ -327,7 +339,9 @@ def test_one_worker_again_gives_the_reference(reference, tmp_path):
 @pytest.mark.parametrize("workers", [2, 3])
 def test_several_workers_in_one_process(reference, tmp_path, workers):
     out: list[Written] = []
-    run_in_process(reference.feed, _recovery(tmp_path / "r", workers), workers, range(1, _eofs(reference.feed) + 1), out)
+    run_in_process(
+        reference.feed, _recovery(tmp_path / "r", workers), workers, range(1, _eofs(reference.feed) + 1), out
+    )
     assert_same_results(reference, out)
     assert_receipts_reach_the_owner(reference.feed, out, workers)
 

@@ -25,9 +25,7 @@ def schema_with_dag7() -> etree.XMLSchema:
     """The shipped XSD with DAG7 added to TtypeSats (the shipped one lacks it)."""
     doc = etree.parse(str(XSD))
     xs = "http://www.w3.org/2001/XMLSchema"
-    (restriction,) = doc.xpath(
-        "//xs:simpleType[@name='TtypeSats']/xs:restriction", namespaces={"xs": xs}
-    )
+    (restriction,) = doc.xpath("//xs:simpleType[@name='TtypeSats']/xs:restriction", namespaces={"xs": xs})
     etree.SubElement(restriction, f"{{{xs}}}enumeration", value="DAG7")
     return etree.XMLSchema(doc)
 
@@ -177,11 +175,7 @@ def beskr(kvittering: bytes) -> str:
 
 def delytelse_ids(kvittering: bytes) -> list[str]:
     root = etree.fromstring(kvittering)
-    return [
-        (el.text or "").strip()
-        for el in root.iter()
-        if isinstance(el.tag, str) and local(el) == "delytelseId"
-    ]
+    return [(el.text or "").strip() for el in root.iter() if isinstance(el.tag, str) and local(el) == "delytelseId"]
 
 
 # ---- what a list of periods pays, per the OS semantics in the issue -------------------------

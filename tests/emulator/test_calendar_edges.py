@@ -9,19 +9,19 @@ from datetime import date
 
 import pytest
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import SimuleringOut, on_request
-from helved.os.dryrun import answer_simulering
-from helved.emulator.gateway import EmulatedOs
-from helved.os.payments import payment_rows
 from helved.emulator import OsEmulator
+from helved.emulator.gateway import EmulatedOs
 from helved.emulator.ledger import LedgerLine
 from helved.emulator.xml import Unparseable
+from helved.fagsystemer.dagpenger import parse_request
 from helved.oppdrag.simulering import simulering_xml
+from helved.os.dryrun import answer_simulering
+from helved.os.payments import payment_rows
 from helved.records import OutRecord
 from tests.builders import TOPICS, day, dp
 
-from .fixtures import alvorlighetsgrad, ny, opph, oppdrag_xml
+from .fixtures import alvorlighetsgrad, ny, oppdrag_xml, opph
 
 LAST = date(9999, 12, 31)  # a Friday
 FIRST = date(1, 1, 1)
@@ -37,7 +37,10 @@ def test_a_line_ending_on_the_last_day_of_the_calendar_is_booked_and_paid(type_s
     assert alvorlighetsgrad(kv) == "00"
     paid = emulator.paid("DP", "SAK-1")["DAGPENGER"]
     assert len(paid) == days and max(paid) <= LAST
-    assert emulator.simulate(oppdrag_xml([ny("L1", fom, LAST, 100, type_sats=type_sats)], "ENDR")).verdict.alvorlighetsgrad == "08"
+    assert (
+        emulator.simulate(oppdrag_xml([ny("L1", fom, LAST, 100, type_sats=type_sats)], "ENDR")).verdict.alvorlighetsgrad
+        == "08"
+    )
 
 
 def test_a_chain_replaced_and_stopped_at_the_calendar_edges():
@@ -69,7 +72,9 @@ def test_the_service_rebuilds_and_shows_a_sak_paid_to_the_last_day(tmp_path):
 
 
 def test_a_dryrun_paying_the_last_day_of_the_calendar_is_simulated():
-    req = parse_request(dp([day("mp", "9999-12-30", 100), day("mp", "9999-12-31", 100)], dryrun=True), original_key="sim")
+    req = parse_request(
+        dp([day("mp", "9999-12-30", 100), day("mp", "9999-12-31", 100)], dryrun=True), original_key="sim"
+    )
     _, out = on_request(None, req)
     (sim,) = [o for o in out if isinstance(o, SimuleringOut)]
     rec = OutRecord(TOPICS.simuleringer, "sim", simulering_xml(sim.oppdrag), (), 1755502200000)
@@ -82,7 +87,9 @@ def test_a_dryrun_paying_the_last_day_of_the_calendar_is_simulated():
 )  # xs:date allows them; Python's date does not
 def test_a_year_python_cannot_hold_is_an_08_not_a_crash(text):
     doc = oppdrag_xml([ny("L1", date(2024, 6, 3), date(2024, 6, 7), 100)], validate=False)
-    doc = doc.replace(b"<datoVedtakTom>2024-06-07+02:00</datoVedtakTom>", f"<datoVedtakTom>{text}</datoVedtakTom>".encode())
+    doc = doc.replace(
+        b"<datoVedtakTom>2024-06-07+02:00</datoVedtakTom>", f"<datoVedtakTom>{text}</datoVedtakTom>".encode()
+    )
     emulator = OsEmulator()
     (kv,) = emulator.handle(doc)
     assert alvorlighetsgrad(kv) == "08" and emulator.paid("DP", "SAK-1") == {}
@@ -125,7 +132,11 @@ def test_a_doctype_with_an_unexpanded_entity_is_answered_not_a_crash():
     without its DOCTYPE is no XML: a document with a DOCTYPE is not read at all (12)."""
     doc = oppdrag_xml([ny("L1", date(2024, 6, 3), date(2024, 6, 7), 100)])
     head, body = doc.split(b"?>", 1)
-    doc = head + b'?><!DOCTYPE ns2:oppdrag [<!ENTITY e "x">]>' + body.replace(b"<delytelseId>L1", b"<delytelseId>&e;L1", 1)
+    doc = (
+        head
+        + b'?><!DOCTYPE ns2:oppdrag [<!ENTITY e "x">]>'
+        + body.replace(b"<delytelseId>L1", b"<delytelseId>&e;L1", 1)
+    )
     emulator = OsEmulator()
     (kv,) = emulator.handle(doc)
     assert alvorlighetsgrad(kv) == "12" and emulator.paid("DP", "SAK-1") == {}

@@ -16,9 +16,7 @@ J = lambda d: date(2024, 6, d)  # noqa: E731
 
 def children_c14n(root) -> list[bytes]:
     return [
-        etree.tostring(c, method="c14n", with_tail=False)
-        for c in root
-        if isinstance(c.tag, str) and local(c) != "mmel"
+        etree.tostring(c, method="c14n", with_tail=False) for c in root if isinstance(c.tag, str) and local(c) != "mmel"
     ]
 
 

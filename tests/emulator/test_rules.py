@@ -8,7 +8,7 @@ import pytest
 
 from helved.emulator import OsEmulator
 
-from .fixtures import alvorlighetsgrad, beskr, expected_paid, ny, opph, oppdrag_xml
+from .fixtures import alvorlighetsgrad, beskr, expected_paid, ny, oppdrag_xml, opph
 
 J = lambda d: date(2024, 6, d)  # noqa: E731
 
@@ -89,9 +89,7 @@ def test_unsupported_line_change_is_rejected(emu: OsEmulator) -> None:
 
 def test_schema_invalid_is_08_with_the_validation_text(emu: OsEmulator) -> None:
     before = emu.ledger
-    bad = oppdrag_xml([ny("A3", J(3), J(4))], kode_endring="ENDR").replace(
-        b"<sats>100</sats>", b"<sats>hundre</sats>"
-    )
+    bad = oppdrag_xml([ny("A3", J(3), J(4))], kode_endring="ENDR").replace(b"<sats>100</sats>", b"<sats>hundre</sats>")
     k = one(emu, bad)
     assert alvorlighetsgrad(k) == "08"
     assert beskr(k).startswith("Skjemafeil:")
@@ -107,12 +105,11 @@ def test_schema_invalid_too_long_fagsystem_id() -> None:
     assert e.ledger.saker == {}
 
 
-@pytest.mark.parametrize(
-    "junk", [b"", b"not xml", b"<ns2:oppdrag xmlns:ns2='x'><oppdrag-110>", b"\xff\xfe\x00<"]
-)
+@pytest.mark.parametrize("junk", [b"", b"not xml", b"<ns2:oppdrag xmlns:ns2='x'><oppdrag-110>", b"\xff\xfe\x00<"])
 def test_unparseable_is_12(junk: bytes) -> None:
-    from .fixtures import SCHEMA
     from lxml import etree
+
+    from .fixtures import SCHEMA
 
     e = OsEmulator()
     k = one(e, junk)
@@ -144,9 +141,7 @@ def test_bad_second_line_leaves_first_unbooked_on_known_sak(emu: OsEmulator) -> 
     )
     k = one(
         emu,
-        oppdrag_xml(
-            [opph("A2", J(17), J(28), 200, J(3)), ny("A1", J(3), J(4))], kode_endring="ENDR"
-        ),
+        oppdrag_xml([opph("A2", J(17), J(28), 200, J(3)), ny("A1", J(3), J(4))], kode_endring="ENDR"),
     )
     assert beskr(k) == "DELYTELSE-ID finnes i oppdragsbasen fra før"
     assert emu.ledger is ledger_before
@@ -210,11 +205,7 @@ def test_resent_rejection_gets_the_same_rejection(emu: OsEmulator) -> None:
 def test_padded_values_and_offsets_are_trimmed() -> None:
     e = OsEmulator()
     xml = oppdrag_xml([ny("A1", J(3), J(7), 100), ny("A2", J(10), J(14), 200, ref="A1")], pad=True)
-    assert (
-        b"2024-06-03+02:00" in xml
-        and b"A1   </delytelseId>" in xml
-        and b"<sats>  100 </sats>" in xml
-    )
+    assert b"2024-06-03+02:00" in xml and b"A1   </delytelseId>" in xml and b"<sats>  100 </sats>" in xml
     assert alvorlighetsgrad(one(e, xml)) == "00"
     want = expected_paid([(J(3), J(7), 100), (J(10), J(14), 200)])
     assert e.paid("DP", "SAK-1") == {"DAGPENGER": want}

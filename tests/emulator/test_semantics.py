@@ -12,8 +12,8 @@ from .fixtures import (
     alvorlighetsgrad,
     expected_paid,
     ny,
-    opph,
     oppdrag_xml,
+    opph,
     schema_with_dag7,
 )
 
@@ -104,9 +104,7 @@ def run_row(year: int, type_sats: str, prev, lines, new) -> OsEmulator:
     out = []
     for j, spec in enumerate(lines):
         if spec[0] == "OPPH":
-            out.append(
-                opph(last.id, last.fom, last.tom, last.sats, _d(year, spec[1]), type_sats=type_sats)
-            )
+            out.append(opph(last.id, last.fom, last.tom, last.sats, _d(year, spec[1]), type_sats=type_sats))
         else:
             _, f, t, b = spec
             out.append(ny(f"N{j}", _d(year, f), _d(year, t), b, ref=tail, type_sats=type_sats))
@@ -127,7 +125,7 @@ def test_domain_5_4_table_achieves_the_new_state(row: str, year: int, type_sats:
 
 def test_table_row_effective_ranges() -> None:
     emu = run_row(2024, "DAG", *TABLE["hole punched"])
-    eff = {l.delytelse_id: l.effective for l in emu.lines("DP", "SAK-1")}
+    eff = {ln.delytelse_id: ln.effective for ln in emu.lines("DP", "SAK-1")}
     assert eff == {
         "P0": (date(2024, 6, 1), date(2024, 6, 14)),
         "N1": (date(2024, 6, 21), date(2024, 6, 28)),
@@ -146,9 +144,9 @@ def test_chained_ny_replaces_its_kjede_from_its_fom_only() -> None:
     send(emu, oppdrag_xml([ny("A3", J(10), J(12), 500, ref="A1")], kode_endring="ENDR"))
     want = expected_paid([(J(3), J(7), 100), (J(10), J(12), 500)])
     assert emu.paid("DP", "SAK-1") == {"DAGPENGER": want}
-    eff = {l.delytelse_id: l.effective for l in emu.lines("DP", "SAK-1")}
+    eff = {ln.delytelse_id: ln.effective for ln in emu.lines("DP", "SAK-1")}
     assert eff == {"A1": (J(3), J(9)), "A2": None, "A3": (J(10), J(12))}
-    assert {l.kjede for l in emu.lines("DP", "SAK-1")} == {"A1"}
+    assert {ln.kjede for ln in emu.lines("DP", "SAK-1")} == {"A1"}
 
 
 def test_chains_never_cross() -> None:
@@ -321,9 +319,7 @@ def test_decimal_sats() -> None:
     emu = OsEmulator()
     xml = oppdrag_xml([ny("A1", J(3), J(4))]).replace(b"<sats>100</sats>", b"<sats>100.50</sats>")
     send(emu, xml)
-    assert emu.paid("DP", "SAK-1") == {
-        "DAGPENGER": {J(3): Decimal("100.50"), J(4): Decimal("100.50")}
-    }
+    assert emu.paid("DP", "SAK-1") == {"DAGPENGER": {J(3): Decimal("100.50"), J(4): Decimal("100.50")}}
 
 
 # ---- simulate ----------------------------------------------------------------------------------

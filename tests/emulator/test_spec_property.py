@@ -60,11 +60,7 @@ class Utbetaling:
         out = []
         for p in periods:
             did = self._id()
-            out.append(
-                OppdragLinje(
-                    "NY", "K", p[0], p[1], p[2], "DAG7", delytelse_id=did, ref_delytelse_id=ref
-                )
-            )
+            out.append(OppdragLinje("NY", "K", p[0], p[1], p[2], "DAG7", delytelse_id=did, ref_delytelse_id=ref))
             ref = did
             self.tail = (did, p)
         return out

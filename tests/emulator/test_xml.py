@@ -8,7 +8,7 @@ from lxml import etree
 
 from helved.emulator import content_hash, parse_oppdrag
 
-from .fixtures import ny, opph, oppdrag_xml
+from .fixtures import ny, oppdrag_xml, opph
 
 J = lambda d: date(2024, 6, d)  # noqa: E731
 
@@ -57,9 +57,7 @@ def test_dates_in_winter_carry_another_offset() -> None:
 def test_content_hash_ignores_form_and_mmel_but_not_values() -> None:
     lines = [ny("A1", J(3), J(14))]
     h = content_hash(etree.fromstring(oppdrag_xml(lines)))
-    assert h == content_hash(
-        etree.fromstring(oppdrag_xml(lines, prefix="x", pad=True, indent=True))
-    )
+    assert h == content_hash(etree.fromstring(oppdrag_xml(lines, prefix="x", pad=True, indent=True)))
     assert h == content_hash(etree.fromstring(oppdrag_xml(lines, prefix=None)))
     with_mmel = oppdrag_xml(lines).replace(
         b"<oppdrag-110>", b"<mmel><alvorlighetsgrad>00</alvorlighetsgrad></mmel><oppdrag-110>"
@@ -69,7 +67,5 @@ def test_content_hash_ignores_form_and_mmel_but_not_values() -> None:
     assert h != content_hash(etree.fromstring(oppdrag_xml(lines, sak="SAK-2")))
     # an element moved into the namespace is different content
     assert h != content_hash(
-        etree.fromstring(
-            oppdrag_xml(lines, prefix=None).replace(b'<oppdrag-110 xmlns="">', b"<oppdrag-110>")
-        )
+        etree.fromstring(oppdrag_xml(lines, prefix=None).replace(b'<oppdrag-110 xmlns="">', b"<oppdrag-110>"))
     )

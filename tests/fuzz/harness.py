@@ -128,4 +128,3 @@ def canonical(outputs: list[OutRecord], drop: tuple[bytes, bytes] | None = None)
             headers.append((name, value))
         out.append((o.topic, o.key, o.value, tuple(headers), o.timestamp_ms))
     return out
-

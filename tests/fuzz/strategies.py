@@ -68,7 +68,9 @@ def _day(meldeperiode: str, dato: date | str, beløp: Any, sats: Any, typ: Any) 
     }
 
 
-def decision(sak: str, behandling: str, days: list[dict[str, Any]], vedtak: str = "2025-08-18T09:30:00") -> dict[str, Any]:
+def decision(
+    sak: str, behandling: str, days: list[dict[str, Any]], vedtak: str = "2025-08-18T09:30:00"
+) -> dict[str, Any]:
     return {
         "sakId": sak,
         "behandlingId": behandling,
@@ -115,23 +117,53 @@ CONTROL = st.sampled_from(["\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\u0085", "
 BAD_DATES = st.one_of(
     st.sampled_from(
         [
-            "2025-W32-1", "2025W321", "2025-216", "20250804", "2025-08-4", "2025-8-04", "04.08.2025",
-            "2025-02-30", "2025-13-01", "2025-00-10", "1899-12-29", "0001-01-01", "0000-01-01",
-            "-2025-08-04", "+2025-08-04", "10000-01-01", "2025-08-04T00:00", "2025-08-04 ", " 2025-08-04",
-            "2025-08-04Z", "\uff12\uff10\uff12\uff15-08-04", "\u0662\u0660\u0662\u0665-08-04", "", "x" * 10,
+            "2025-W32-1",
+            "2025W321",
+            "2025-216",
+            "20250804",
+            "2025-08-4",
+            "2025-8-04",
+            "04.08.2025",
+            "2025-02-30",
+            "2025-13-01",
+            "2025-00-10",
+            "1899-12-29",
+            "0001-01-01",
+            "0000-01-01",
+            "-2025-08-04",
+            "+2025-08-04",
+            "10000-01-01",
+            "2025-08-04T00:00",
+            "2025-08-04 ",
+            " 2025-08-04",
+            "2025-08-04Z",
+            "\uff12\uff10\uff12\uff15-08-04",
+            "\u0662\u0660\u0662\u0665-08-04",
+            "",
+            "x" * 10,
         ]
-    ),  # fmt: skip
+    ),
     TEXT.filter(lambda s: re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", s, re.ASCII) is None),
 )
 BAD_DATETIMES = st.one_of(
     st.sampled_from(
         [
-            "2025-08-18", "2025-W34-1T09:30:00", "20250818T093000", "2025-08-18 09:30:00", "2025-08-18T24:00:00",
-            "2025-08-18T09:60:00", "0001-01-01T00:00:00", "1899-12-31T23:59:59", "2025-02-30T09:30:00",
-            "2025-08-18T09:30:00+25:00", "\uff12\uff10\uff12\uff15-08-18T09:30:00", "2025-08-18T09:30:00" + "0" * 50,
-            "T09:30:00", "",
+            "2025-08-18",
+            "2025-W34-1T09:30:00",
+            "20250818T093000",
+            "2025-08-18 09:30:00",
+            "2025-08-18T24:00:00",
+            "2025-08-18T09:60:00",
+            "0001-01-01T00:00:00",
+            "1899-12-31T23:59:59",
+            "2025-02-30T09:30:00",
+            "2025-08-18T09:30:00+25:00",
+            "\uff12\uff10\uff12\uff15-08-18T09:30:00",
+            "2025-08-18T09:30:00" + "0" * 50,
+            "T09:30:00",
+            "",
         ]
-    ),  # fmt: skip
+    ),
     TEXT.filter(lambda s: re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T", s, re.ASCII) is None),
 )
 
@@ -214,7 +246,9 @@ def hostile_request(draw: st.DrawFn, sak: str, days: list[dict[str, Any]]) -> Ho
         }  # fmt: skip
         value = draw(bad[name])
         if draw(st.integers(0, 5)) == 0:  # a duplicate member: the last one counts (orjson, and senders)
-            body = _dumps(msg, ascii_only)[:-1] + b"," + _dumps(name, ascii_only) + b":" + _dumps(value, ascii_only) + b"}"
+            body = (
+                _dumps(msg, ascii_only)[:-1] + b"," + _dumps(name, ascii_only) + b":" + _dumps(value, ascii_only) + b"}"
+            )
             return Hostile(body, f"{name} bad, as a repeated member")
         msg[name] = value
         return Hostile(_dumps(msg, ascii_only), f"{name} bad")
@@ -230,7 +264,11 @@ def hostile_request(draw: st.DrawFn, sak: str, days: list[dict[str, Any]]) -> Ho
         msg["utbetalinger"] = msg["utbetalinger"] + extra
         return Hostile(_dumps(msg, ascii_only), rule)
     if kind == "not an object":
-        value = draw(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3)))
+        value = draw(
+            st.one_of(
+                st.none(), st.booleans(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3)
+            )
+        )
         return Hostile(_dumps(value, ascii_only), "not an object")
     if kind == "deep":
         depth = draw(st.sampled_from([300, 1023, 1100, 20_000]))
@@ -251,8 +289,18 @@ def hostile_request(draw: st.DrawFn, sak: str, days: list[dict[str, Any]]) -> Ho
             st.just(Hostile(b"", "empty")),
             st.integers(1, max(1, len(whole) - 1)).map(lambda n: Hostile(whole[:n], "truncated JSON")),
             st.binary(max_size=50).filter(_not_json).map(lambda b: Hostile(b, "random bytes")),
-            st.sampled_from([b"NaN", b"[NaN]", b"{\"sakId\": Infinity}", b"\xff\xfe{}", b"{\"a\":\"\\ud800\"}", b"{'a':1}",
-                             b"{\"a\":1e400}", b"\x00"]).map(lambda b: Hostile(b, "not JSON")),  # fmt: skip
+            st.sampled_from(
+                [
+                    b"NaN",
+                    b"[NaN]",
+                    b'{"sakId": Infinity}',
+                    b"\xff\xfe{}",
+                    b'{"a":"\\ud800"}',
+                    b"{'a':1}",
+                    b'{"a":1e400}',
+                    b"\x00",
+                ]
+            ).map(lambda b: Hostile(b, "not JSON")),
             st.just(whole.replace(b'"sakId"', b'"sakId" \x00', 1)).map(lambda b: Hostile(b, "a NUL byte")),
         )
     )
@@ -297,7 +345,9 @@ def hostile_day(draw: st.DrawFn, days: list[dict[str, Any]]) -> Any:
     elif what == "amount":
         good[draw(st.sampled_from(["sats", "utbetaltBeløp"]))] = draw(BAD_AMOUNT)
     elif what == "type":
-        good["utbetalingstype"] = draw(st.one_of(NOT_STR, TEXT.filter(lambda s: s not in ("Dagpenger", "DagpengerFerietillegg"))))
+        good["utbetalingstype"] = draw(
+            st.one_of(NOT_STR, TEXT.filter(lambda s: s not in ("Dagpenger", "DagpengerFerietillegg")))
+        )
     else:
         good["meldeperiode"] = draw(st.one_of(NOT_STR, st.just("")))
     return good
@@ -310,7 +360,9 @@ def rule_breaker(draw: st.DrawFn, days: list[dict[str, Any]]) -> tuple[str, list
     rule = draw(st.sampled_from(["weekend", "duplicate", "duplicate elsewhere", "too long"]))
     mp = label(draw(st.integers(0, len(MONDAYS) - 1)))
     if rule == "weekend":
-        saturday = MONDAYS[draw(st.integers(0, len(MONDAYS) - 1))] + timedelta(days=draw(st.sampled_from([5, 6, 12, 13])))
+        saturday = MONDAYS[draw(st.integers(0, len(MONDAYS) - 1))] + timedelta(
+            days=draw(st.sampled_from([5, 6, 12, 13]))
+        )
         return "WEEKEND_DAY_PAID", [_day(mp, saturday, draw(st.sampled_from([1, 700, 10**12])), 1000, "Dagpenger")]
     if rule == "too long":
         return "TOO_LONG_PERIOD", [
@@ -383,11 +435,15 @@ def hostile_receipt(draw: st.DrawFn, receipt: bytes) -> Mutated:
     if kind == "number":
         m = draw(st.sampled_from(_elements(xml, "sats")))
         old = m.group(1).strip().decode()
-        new = draw(st.one_of(st.sampled_from(POISON_NUMBERS), st.integers(0, 10**13 - 1).map(str).filter(lambda s: s != old)))
+        new = draw(
+            st.one_of(st.sampled_from(POISON_NUMBERS), st.integers(0, 10**13 - 1).map(str).filter(lambda s: s != old))
+        )
         xml = _replace(xml, m, b"<sats>" + _text(new) + b"</sats>")
         why = f"sats {new[:20]!r}"
     elif kind == "date":
-        name = draw(st.sampled_from([n for n in ("datoVedtakFom", "datoVedtakTom", "datoStatusFom") if _elements(xml, n)]))
+        name = draw(
+            st.sampled_from([n for n in ("datoVedtakFom", "datoVedtakTom", "datoStatusFom") if _elements(xml, n)])
+        )
         m = draw(st.sampled_from(_elements(xml, name)))
         old = m.group(1).strip().decode()[:10]
         other = st.dates(date(1900, 1, 1), date(9999, 12, 31)).map(date.isoformat).filter(lambda s: s != old)
@@ -395,10 +451,20 @@ def hostile_receipt(draw: st.DrawFn, receipt: bytes) -> Mutated:
         xml = _replace(xml, m, f"<{name}>{new}</{name}>".encode())
         why = f"{name} {new[:20]!r}"
     elif kind == "id":
-        name = draw(st.sampled_from(["delytelseId", "henvisning", "refDelytelseId"] if b"<refDelytelseId>" in xml else ["delytelseId", "henvisning"]))
+        name = draw(
+            st.sampled_from(
+                ["delytelseId", "henvisning", "refDelytelseId"]
+                if b"<refDelytelseId>" in xml
+                else ["delytelseId", "henvisning"]
+            )
+        )
         m = draw(st.sampled_from(_elements(xml, name)))
         old = unescape(m.group(1).decode()).strip()
-        new = draw(st.one_of(st.text(ID_CHARS, max_size=40), st.just(old + "x"), st.just("A" * 31)).filter(lambda s: s.strip() != old))
+        new = draw(
+            st.one_of(st.text(ID_CHARS, max_size=40), st.just(old + "x"), st.just("A" * 31)).filter(
+                lambda s: s.strip() != old
+            )
+        )
         xml = _replace(xml, m, f"<{name}>".encode() + _text(new) + f"</{name}>".encode())
         why = f"{name} changed"
     elif kind == "stamp":
@@ -429,7 +495,11 @@ def hostile_receipt(draw: st.DrawFn, receipt: bytes) -> Mutated:
         xml = xml[: m.end()] + extra + xml[m.end() :]
         why = "a line added"
     elif kind in ("entity", "comment"):
-        name = draw(st.sampled_from([n for n in (*READ_LINE_FIELDS, "fagsystemId", "nokkelAvstemming", "alvorlighetsgrad") if n in present]))
+        name = draw(
+            st.sampled_from(
+                [n for n in (*READ_LINE_FIELDS, "fagsystemId", "nokkelAvstemming", "alvorlighetsgrad") if n in present]
+            )
+        )
         m = draw(st.sampled_from(_elements(xml, name)))
         inner = m.group(1)
         at = draw(st.integers(0, len(inner)))
@@ -494,7 +564,9 @@ def benign_receipt(draw: st.DrawFn, receipt: bytes) -> Mutated:
     if draw(st.booleans()):
         for m in reversed(_elements(xml, "sats")):
             if re.fullmatch(rb"\s*[0-9]+\s*", m.group(1)):
-                xml = _replace(xml, m, b"<sats>" + m.group(1).strip() + draw(st.sampled_from([b".00", b".0", b"."])) + b"</sats>")
+                xml = _replace(
+                    xml, m, b"<sats>" + m.group(1).strip() + draw(st.sampled_from([b".00", b".0", b"."])) + b"</sats>"
+                )
         done.append("decimals")
     if draw(st.booleans()):
         for m in reversed(_elements(xml, "oppdrags-linje-150")):

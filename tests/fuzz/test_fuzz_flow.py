@@ -28,7 +28,7 @@ from helved.records import InRecord, OutRecord
 from tests.builders import TOPICS
 
 from . import profile
-from .harness import Scenario, caused_by, canonical, offset_of, run
+from .harness import Scenario, canonical, caused_by, offset_of, run
 from .strategies import (
     benign_receipt,
     expected_paid,
@@ -71,7 +71,9 @@ def _same_otherwise(reference: list[OutRecord], hostile: list[OutRecord], source
 
 @profile.for_test(weight=1.5)
 @given(scenario=scenarios(), data=st.data())
-def test_a_hostile_request_gets_one_feilet_and_one_dlq_record_and_changes_nothing(scenario: Scenario, data: st.DataObject) -> None:
+def test_a_hostile_request_gets_one_feilet_and_one_dlq_record_and_changes_nothing(
+    scenario: Scenario, data: st.DataObject
+) -> None:
     reference, held = scenario.reference()
     sak = scenario.sak if data.draw(st.booleans()) else data.draw(ids)
     hostile = data.draw(hostile_request(sak, scenario.days[data.draw(st.integers(0, 2))]), label="hostile")
@@ -134,7 +136,9 @@ def test_a_hostile_receipt_gets_one_dlq_record_and_changes_nothing(scenario: Sce
 
 @profile.for_test(weight=0.5)
 @given(scenario=scenarios(), data=st.data())
-def test_the_receipt_as_os_may_write_it_another_time_is_the_same_receipt(scenario: Scenario, data: st.DataObject) -> None:
+def test_the_receipt_as_os_may_write_it_another_time_is_the_same_receipt(
+    scenario: Scenario, data: st.DataObject
+) -> None:
     """Padding, another namespace prefix, decimals on whole amounts, elements helved does not
     read: what OS may change is tolerated (spec §7), the history is the same."""
     reference, held = scenario.reference()
@@ -181,5 +185,3 @@ def test_any_bytes_in_place_of_the_receipt_never_stop_the_flow(scenario: Scenari
     if same:  # OS's receipt with a change helved need not read: the history is the reference's
         assert canonical(result.outputs) == canonical(reference.outputs)
         assert result.paid(scenario.sak) == expected_paid(scenario.days[2])
-
-

@@ -17,11 +17,11 @@ import orjson
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import OppdragOut, on_receipt, on_request
 from helved.emulator import OsEmulator
 from helved.emulator.xml import Unparseable
 from helved.errors import InputFileError, ReceiptRejected, RequestRejected
+from helved.fagsystemer.dagpenger import parse_request
 from helved.oppdrag.xml import echo_kvittering, oppdrag_xml, parse_kvittering
 from helved.replay import read_records, split_lines
 from tests.builders import TOPICS
@@ -36,7 +36,9 @@ SLOW_S = 2.0
 def sent_oppdrag(draw: st.DrawFn) -> bytes:
     """An Oppdrag helved built: a first one, or a change with opphør and chained lines."""
     sak = draw(ids)
-    state, out = on_request(None, parse_request(decision(sak, "B-1", draw(paid_days(at_least_one=True))), original_key="k"))
+    state, out = on_request(
+        None, parse_request(decision(sak, "B-1", draw(paid_days(at_least_one=True))), original_key="k")
+    )
     (first,) = [o.oppdrag for o in out if isinstance(o, OppdragOut)]
     if draw(st.booleans()):
         return oppdrag_xml(first)

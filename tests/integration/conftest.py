@@ -32,9 +32,7 @@ def settings(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Settings
     """Settings for the embedded broker, with topic names unique to this test."""
     name = re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name)[:40].strip("-")
     prefix = f"{name}-{uuid.uuid4().hex[:6]}."
-    return dataclasses.replace(
-        Settings.from_env({}), bootstrap_servers=broker.bootstrap, topic_prefix=prefix
-    )
+    return dataclasses.replace(Settings.from_env({}), bootstrap_servers=broker.bootstrap, topic_prefix=prefix)
 
 
 @pytest.fixture

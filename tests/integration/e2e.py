@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from helved.os.bridge import HOS_OPPDRAG
 from helved.config import Settings
 from helved.demo import decision, meldeperiode
-from helved.kafka.consumer import read_all
-from helved.kafka import EmbeddedBroker, ReliableProducer
-from helved.kafka.partitioner import key_in_same_partition
-from helved.records import InRecord, OutRecord
 from helved.devstack import Stack, wait_until
+from helved.kafka import EmbeddedBroker, ReliableProducer
+from helved.kafka.consumer import read_all
+from helved.kafka.partitioner import key_in_same_partition
+from helved.os.bridge import HOS_OPPDRAG
+from helved.records import InRecord, OutRecord
 from helved.views.status import StatusLog
 
 WAIT_S = 30.0
@@ -118,11 +118,7 @@ def restart_inputs(settings: Settings, saker: int = 8) -> list[OutRecord]:
         for i, (key, msg) in enumerate(msgs):
             out.append(OutRecord(topic, key, orjson.dumps(msg), (), ts + 1000 * (3 * n + i)))
     out.append(OutRecord(topic, "bad-1", b"{not json", (), ts + 50_000))
-    out.append(
-        OutRecord(
-            topic, "bad-2", orjson.dumps(decision("R-x", "", "2025-08-18T09:30:00", [])), (), ts + 51_000
-        )
-    )
+    out.append(OutRecord(topic, "bad-2", orjson.dumps(decision("R-x", "", "2025-08-18T09:30:00", [])), (), ts + 51_000))
     return out
 
 
@@ -206,9 +202,7 @@ def wait_for_the_bridge(stack: Stack) -> None:
     )
 
 
-def assert_as_without_crashes(
-    stack: Stack, watch: Watch, inputs: list[OutRecord], *, saker: int = 8
-) -> list[InRecord]:
+def assert_as_without_crashes(stack: Stack, watch: Watch, inputs: list[OutRecord], *, saker: int = 8) -> list[InRecord]:
     """Everything the stack wrote compared with the same inputs through the flow in-process, OS
     answering at once, no crash: the same final statuses, the same Oppdrag each handed to OS
     exactly once, the same payments, and no record the crash-free run never produces. Returns
@@ -234,9 +228,7 @@ def assert_as_without_crashes(
     replies = stack.os.replies
 
     reference_os = OsEmulator()
-    in_records = [
-        InRecord(r.topic, r.key, r.value, r.headers, 0, i, r.timestamp_ms) for i, r in enumerate(inputs)
-    ]
+    in_records = [InRecord(r.topic, r.key, r.value, r.headers, 0, i, r.timestamp_ms) for i, r in enumerate(inputs)]
     reference = replay_records(in_records, emulator_answer(reference_os), topics)
 
     # 1. the same final status for every request
@@ -281,4 +273,3 @@ def assert_as_without_crashes(
         if where[0] in (topics.utbetalinger, topics.saker, topics.pending, topics.oppdrag):
             assert last.get(where, b"missing") == values[-1], f"{where} does not end as in the crash-free run"
     return oppdrag
-

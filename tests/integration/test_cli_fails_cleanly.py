@@ -181,7 +181,11 @@ def test_ctrl_c_during_a_long_replay_is_one_line(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     with src.open("w") as fh:
         for i in range(3000):
-            record = {"topic": "teamdagpenger.utbetaling.v1", "key": f"k{i}", "value": dp(days("mp", "2025-08-04", "2025-08-15", 1000), sak=f"S{i}")}
+            record = {
+                "topic": "teamdagpenger.utbetaling.v1",
+                "key": f"k{i}",
+                "value": dp(days("mp", "2025-08-04", "2025-08-15", 1000), sak=f"S{i}"),
+            }
             fh.write(orjson.dumps(record).decode() + "\n")
     code, took, _, err, _ = interrupt(["replay", str(src), "--out", str(tmp_path / "out.jsonl")], dict(os.environ), 2.5)
     assert (code, one_line(err)) == (130, "helved replay: interrupted")  # no Rust panic either

@@ -14,16 +14,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helved.os.bridge import HOS_OPPDRAG, Journal, OsBridge, content_hash, run_bridge
 from helved.config import Settings, Topics
 from helved.demo import examples
-from helved.emulator.gateway import EmulatedOs, StateMismatch
-from helved.os.payments import payment_rows
-from helved.emulator import Faults
-from helved.kafka.consumer import read_all
-from helved.kafka import DeliveryFailed, ReliableProducer, ensure_topics
-from helved.records import InRecord, OutRecord
 from helved.devstack import wait_until
+from helved.emulator import Faults
+from helved.emulator.gateway import EmulatedOs, StateMismatch
+from helved.kafka import DeliveryFailed, ReliableProducer, ensure_topics
+from helved.kafka.consumer import read_all
+from helved.os.bridge import HOS_OPPDRAG, Journal, OsBridge, content_hash, run_bridge
+from helved.os.payments import payment_rows
+from helved.records import InRecord, OutRecord
 from helved.startup import settings_env
 
 TOPICS = Topics().with_prefix("t.")
@@ -173,9 +173,7 @@ def test_the_emulator_service_keeps_its_ledger_across_a_restart(
         EmulatedOs.open_read_only(tmp_path / "nothing")
 
 
-def test_a_faulty_emulator_rebuilds_the_same_answers(
-    tmp_path: Path, oppdrag_values: list[tuple[str, bytes]]
-) -> None:
+def test_a_faulty_emulator_rebuilds_the_same_answers(tmp_path: Path, oppdrag_values: list[tuple[str, bytes]]) -> None:
     faults = Faults(reject_share=0.3, error_share=0.3, duplicate_share=0.5, prefix_share=0.5)
     live = EmulatedOs(tmp_path, faults, seed=3)
     answers = [live.hand_over(value) for _, value in oppdrag_values]
@@ -197,9 +195,7 @@ def test_the_bridge_over_kafka_survives_a_restart(
     def produce(pairs: list[tuple[str, bytes]]) -> None:
         with ReliableProducer(settings) as producer:
             for key, value in pairs:
-                producer.send(
-                    OutRecord(topics.oppdrag, key, value, (("fagsystem", b"DAGPENGER"),), 1_755_502_200_000)
-                )
+                producer.send(OutRecord(topics.oppdrag, key, value, (("fagsystem", b"DAGPENGER"),), 1_755_502_200_000))
 
     def count(topic: str) -> int:
         return len(read_all(settings, [topic]))
@@ -233,9 +229,7 @@ def test_the_bridge_over_kafka_survives_a_restart(
 
 
 @pytest.mark.integration
-def test_helved_os_emulator_runs_as_a_service_and_stops_on_sigterm(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_helved_os_emulator_runs_as_a_service_and_stops_on_sigterm(settings: Settings, tmp_path: Path) -> None:
     ensure_topics(settings, settings.topics)
     env = {**os.environ, **settings_env(settings)}
     proc = subprocess.Popen(

@@ -21,15 +21,15 @@ from typing import Any
 import orjson
 import pytest
 
-from helved.os.bridge import Journal
 from helved.demo import decision, meldeperiode
-from helved.kafka import EmbeddedBroker
-from helved.kafka.partitioner import key_in_same_partition
-from helved.records import OutRecord
-from helved.kafka.consumer import read_all
 from helved.devstack import Stack, wait_until
-from helved.startup import settings_env
+from helved.kafka import EmbeddedBroker
+from helved.kafka.consumer import read_all
+from helved.kafka.partitioner import key_in_same_partition
+from helved.os.bridge import Journal
+from helved.records import OutRecord
 from helved.sim import expected_paid
+from helved.startup import settings_env
 
 from .e2e import Watch, executions, fresh_settings, send, wait_for_run, wait_for_the_bridge
 
@@ -73,7 +73,9 @@ class Senders:
         out = []
         for n, decisions in self.plan.items():
             k = self.sent[n]
-            if k < len(decisions) and (k == 0 or not self.wait or self.watch.log.final(decisions[k - 1][0]) is not None):
+            if k < len(decisions) and (
+                k == 0 or not self.wait or self.watch.log.final(decisions[k - 1][0]) is not None
+            ):
                 key, msg = decisions[k]
                 self.ts += 1000
                 out.append(OutRecord(self.stack.settings.topics.dagpenger, key, orjson.dumps(msg), (), self.ts))
@@ -174,7 +176,9 @@ def _wait_for_the_journal(stack: Stack) -> None:
     journal = Journal(stack.os_state_dir / "bridge.sqlite")
     try:
         wait_until(
-            lambda: journal.counts()[0] == len({r.value for r in read_all(stack.settings, [stack.settings.topics.oppdrag])}),
+            lambda: (
+                journal.counts()[0] == len({r.value for r in read_all(stack.settings, [stack.settings.topics.oppdrag])})
+            ),
             30.0,
             "the bridge's journal caught up",
             check=stack.check,
@@ -183,9 +187,7 @@ def _wait_for_the_journal(stack: Stack) -> None:
         journal.close()
 
 
-def test_a_recovery_directory_lost_mid_traffic_changes_nothing_os_pays(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
+def test_a_recovery_directory_lost_mid_traffic_changes_nothing_os_pays(broker: EmbeddedBroker, tmp_path: Path) -> None:
     settings = fresh_settings(broker, "e2e-volume")
     with Stack(settings, tmp_path, snapshot_s=2.0) as stack:
         watch = Watch(stack, [stack.settings.topics.status])

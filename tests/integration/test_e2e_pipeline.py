@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helved.os.bridge import HOS_OPPDRAG
 from helved.demo import Example, decision, examples, meldeperiode, send_examples
-from helved.os.payments import payment_rows
-from helved.emulator import parse_oppdrag
-from helved.kafka.consumer import read_all
-from helved.kafka import EmbeddedBroker
 from helved.devstack import Stack
+from helved.emulator import parse_oppdrag
+from helved.kafka import EmbeddedBroker
+from helved.kafka.consumer import read_all
+from helved.os.bridge import HOS_OPPDRAG
+from helved.os.payments import payment_rows
 
 from .e2e import (
     Watch,
@@ -81,9 +81,7 @@ def test_a_change_sent_behind_waits_for_the_receipt_and_goes_out_as_endr(
     assert watch.log.sequence(endring.key) == ["MOTTATT", "MOTTATT", "HOS_OPPDRAG", "OK"]
     assert watch.log.by_key[endring.key][0]["detaljer"] is None  # waiting behind the in-flight Oppdrag
     oppdrag = {
-        r.key: parse_oppdrag(r.value)
-        for r in read_all(stack.settings, [stack.settings.topics.oppdrag])
-        if r.value
+        r.key: parse_oppdrag(r.value) for r in read_all(stack.settings, [stack.settings.topics.oppdrag]) if r.value
     }
     assert oppdrag[ny.key].kode_endring == "NY"
     assert oppdrag[endring.key].kode_endring == "ENDR"
@@ -99,16 +97,12 @@ def test_a_stop_stops_every_utbetaling_of_the_sak(scenario: tuple[Stack, Watch, 
     assert watch.log.sequence(ny.key) == ["MOTTATT", "HOS_OPPDRAG", "OK"]
     assert watch.log.sequence(stans.key) == ["MOTTATT", "MOTTATT", "HOS_OPPDRAG", "OK"]
     oppdrag = {
-        r.key: parse_oppdrag(r.value)
-        for r in read_all(stack.settings, [stack.settings.topics.oppdrag])
-        if r.value
+        r.key: parse_oppdrag(r.value) for r in read_all(stack.settings, [stack.settings.topics.oppdrag]) if r.value
     }
     assert all(linje.is_opphor for linje in oppdrag[stans.key].linjer) and len(oppdrag[stans.key].linjer) == 2
     assert stack.os.paid("DP", "SAK-1005") == {}
     saker = [
-        r
-        for r in read_all(stack.settings, [stack.settings.topics.saker])
-        if b"SAK-1005" in (r.key or "").encode()
+        r for r in read_all(stack.settings, [stack.settings.topics.saker]) if b"SAK-1005" in (r.key or "").encode()
     ]
     assert orjson.loads(saker[-1].value or b"null") == []  # has had payments, none active
 
@@ -182,15 +176,11 @@ def test_cli_sak_shows_confirmed_utbetalinger_and_what_os_pays_without_idents(
     assert main(["sak", "SAK-NOPE"]) == 1
 
 
-def test_cli_send_then_wait_for_ok(
-    cli_env: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_send_then_wait_for_ok(cli_env: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from helved.cli import main
 
     path = tmp_path / "decision.json"
-    path.write_bytes(
-        orjson.dumps(decision("SAK-2001", "B-1", "2025-09-01T08:00:00", meldeperiode("2025-08-18")))
-    )
+    path.write_bytes(orjson.dumps(decision("SAK-2001", "B-1", "2025-09-01T08:00:00", meldeperiode("2025-08-18"))))
     assert main(["send", str(path), "--key", "cli-1", "--wait", "20"]) == 0
     out = capsys.readouterr().out
     assert "sent cli-1" in out and out.rstrip().endswith("done")
@@ -206,9 +196,7 @@ def test_cli_send_then_wait_for_ok(
 # kill -9 of the pipeline mid-stream
 
 
-def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
+def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(broker: EmbeddedBroker, tmp_path: Path) -> None:
     settings = fresh_settings(broker, "e2e-restart")
     # A long epoch: what the pipeline wrote since its last snapshot is written again after a kill.
     with Stack(settings, tmp_path, snapshot_s=2.0) as stack:
@@ -229,9 +217,7 @@ def test_kill_9_of_the_pipeline_mid_stream_loses_and_changes_nothing(
             send(stack.settings, wave_1)
             watch.until(lambda: watch.oks(keys) >= 1, "a first OK")
             crash_and_restart()
-            watch.until(
-                lambda: watch.all_final([r.key for r in wave_1 if r.key]), "wave 1 final after the restart"
-            )
+            watch.until(lambda: watch.all_final([r.key for r in wave_1 if r.key]), "wave 1 final after the restart")
             wait_for_a_snapshot(stack)  # the second restart resumes from a snapshot, not from the start
             later = [r for r in inputs if r not in wave_1]
             send(stack.settings, later)

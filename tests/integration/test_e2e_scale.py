@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helved.kafka import EmbeddedBroker
 from helved.devstack import PipelineProcess, Stack, wait_until
+from helved.kafka import EmbeddedBroker
 
 from .e2e import (
     WAIT_S,

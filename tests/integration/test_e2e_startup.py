@@ -49,9 +49,7 @@ def test_helved_run_with_the_broker_down_fails_clearly(tmp_path: Path) -> None:
 
 def test_helved_demo_with_the_broker_down_fails_clearly(tmp_path: Path) -> None:
     env = {"HELVED_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}"}
-    done = helved(
-        "demo", "--once", "--workdir", str(tmp_path), "--broker-timeout", "2", env=env, timeout_s=60
-    )
+    done = helved("demo", "--once", "--workdir", str(tmp_path), "--broker-timeout", "2", env=env, timeout_s=60)
     assert done.returncode == 1
     assert "helved demo: no Kafka broker answered" in done.stderr
 
@@ -76,9 +74,7 @@ def test_the_commands_with_the_broker_down_fail_clearly(
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_helved_demo_once_shows_statuses_and_payments(processes: int) -> None:
-    done = helved(
-        "demo", "--once", "--processes", str(processes), env={"HELVED_BOOTSTRAP_SERVERS": ""}, timeout_s=90
-    )
+    done = helved("demo", "--once", "--processes", str(processes), env={"HELVED_BOOTSTRAP_SERVERS": ""}, timeout_s=90)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     if processes > 1:

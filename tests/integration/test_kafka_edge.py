@@ -67,9 +67,7 @@ def partition_counts(settings: Settings) -> dict[str, int]:
 def test_ensure_topics_creates_every_topic_and_is_idempotent(settings: Settings) -> None:
     ensure_topics(settings, settings.topics)
     counts = partition_counts(settings)
-    assert {name: counts.get(name) for name in settings.topics.all()} == {
-        name: 3 for name in settings.topics.all()
-    }
+    assert {name: counts.get(name) for name in settings.topics.all()} == {name: 3 for name in settings.topics.all()}
 
     ensure_topics(settings, settings.topics)  # again: nothing to do, no error
     assert partition_counts(settings) == counts
@@ -83,9 +81,7 @@ def test_ensure_topics_rejects_a_wrong_partition_count(settings: Settings) -> No
 
 def test_ensure_topics_rejects_a_topic_created_elsewhere(settings: Settings) -> None:
     client = admin_client(settings.kafka_client_config())
-    client.create_topics([NewTopic(settings.topics.saker, num_partitions=1)])[
-        settings.topics.saker
-    ].result(timeout=10)
+    client.create_topics([NewTopic(settings.topics.saker, num_partitions=1)])[settings.topics.saker].result(timeout=10)
     with pytest.raises(TopicMismatch, match=r"saker\.v1 has 1"):
         ensure_topics(settings, settings.topics)
 
@@ -235,9 +231,7 @@ def test_a_broker_rejecting_compaction_gets_the_topic_without_it(
     assert "rejected cleanup.policy=compact for saker" in caplog.text
 
 
-def test_embedded_broker_that_cannot_start_fails_clearly(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_embedded_broker_that_cannot_start_fails_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -62,13 +62,19 @@ def test_promtool_checks_and_tests_the_rules(tmp_path):
     tool = promtool()
     (tmp_path / "helved-rules.yaml").write_text(yaml.safe_dump(rule_spec(), sort_keys=False))
     shutil.copy(TESTS, tmp_path / "alert-tests.yaml")
-    check = subprocess.run([tool, "check", "rules", "helved-rules.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [tool, "check", "rules", "helved-rules.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{len(ALERTS)} rules found" in check.stdout
-    test = subprocess.run([tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    test = subprocess.run(
+        [tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert test.returncode == 0, test.stdout + test.stderr
     # The tests do catch a broken rule: an hour becomes two, the receipt alert stays quiet.
     broken = RULES.read_text().replace("> 3600", "> 7200")
     (tmp_path / "helved-rules.yaml").write_text(yaml.safe_dump(yaml.safe_load(broken)["spec"], sort_keys=False))
-    test = subprocess.run([tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    test = subprocess.run(
+        [tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert test.returncode != 0 and "HelvedReceiptMissing" in test.stdout + test.stderr

@@ -20,7 +20,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -187,7 +186,9 @@ def test_the_images_install_steps_work_without_docker(tmp_path):
         "import dataflows.helved_flow, helved, helved.metrics, helved.logs, prometheus_client, pathlib;"
         "print(pathlib.Path(helved.__file__).parent)"
     )
-    result = subprocess.run(["python", "-c", probe], cwd=tmp_path, env=image_env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["python", "-c", probe], cwd=tmp_path, env=image_env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     installed = Path(result.stdout.strip())
     assert installed.is_relative_to(venv) and (installed / "examples" / "dagpenger.jsonl").is_file()

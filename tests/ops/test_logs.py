@@ -50,9 +50,16 @@ def test_json_lines_carry_time_level_logger_message_and_the_ids():
     out = one_record(
         logs.JsonFormatter(),
         "kvittering %s[%d]@%d to the DLQ",
-        "helved.kvittering.v1", 2, 7,
-        sak='{"sakId":"S-1","fagsystem":"DAGPENGER"}', key="k-1", uid="u-1", topic="helved.kvittering.v1",
-        partition=2, offset=7, ident="12345678910",
+        "helved.kvittering.v1",
+        2,
+        7,
+        sak='{"sakId":"S-1","fagsystem":"DAGPENGER"}',
+        key="k-1",
+        uid="u-1",
+        topic="helved.kvittering.v1",
+        partition=2,
+        offset=7,
+        ident="12345678910",
     )
     assert out.endswith("\n") and out.count("\n") == 1
     obj = json.loads(out)
@@ -90,7 +97,12 @@ def run_helved(args: list[str], fmt: str, tmp_path: Path, timeout: float = 120) 
     env["HELVED_METRICS_PORT"] = "0"
     return subprocess.run(
         [sys.executable, "-m", "helved.cli", "-v", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -119,7 +131,10 @@ def check_lines(text: str, fmt: str, idents: set[str], where: str) -> int:
 def test_a_replay_logs_no_ident(tmp_path, fmt):
     idents = example_idents()
     src = scenario.write(tmp_path / "in.jsonl")
-    for name, path, extra in (("scenario", src, ["--kvittering", scenario.KVITTERING]), ("example", scenario.EXAMPLE, [])):
+    for name, path, extra in (
+        ("scenario", src, ["--kvittering", scenario.KVITTERING]),
+        ("example", scenario.EXAMPLE, []),
+    ):
         result = run_helved(["replay", str(path), "--out", str(tmp_path / f"{name}.jsonl"), *extra], fmt, tmp_path)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / f"{name}.jsonl").read_text().count("12345678910") >= 1  # the ident was there to leak

@@ -147,9 +147,17 @@ def test_helved_serves_its_metrics_over_http():
     port = metrics.serve(free_port())
     assert port is not None
     families = scrape(f"http://127.0.0.1:{port}/metrics")
-    assert {"helved_statuses", "helved_oppdrag", "helved_dlq", "helved_kvitteringer", "helved_kvittering_latency_seconds",
-            "helved_oppdrag_in_flight", "helved_oppdrag_oldest_in_flight_timestamp_seconds", "helved_restored_states",
-            "helved_bridge_oppdrag"} <= set(families)
+    assert {
+        "helved_statuses",
+        "helved_oppdrag",
+        "helved_dlq",
+        "helved_kvitteringer",
+        "helved_kvittering_latency_seconds",
+        "helved_oppdrag_in_flight",
+        "helved_oppdrag_oldest_in_flight_timestamp_seconds",
+        "helved_restored_states",
+        "helved_bridge_oppdrag",
+    } <= set(families)
     assert any(s.labels == {"reason": "SCRAPE_TEST"} and s.value >= 1 for s in families["helved_dlq"])
     # The image's HEALTHCHECK.
     assert metrics.main(["--check", "--url", f"http://127.0.0.1:{port}/metrics"]) == 0
@@ -186,10 +194,20 @@ def test_bytewax_serves_helveds_metrics_on_its_dataflow_api(tmp_path):
     helved's counters are on Bytewax's own /metrics, next to its `bytewax_*` ones."""
     (tmp_path / "probe_flow.py").write_text(FLOW)
     port = free_port()
-    env = dict(os.environ, BYTEWAX_DATAFLOW_API_ENABLED="true", BYTEWAX_DATAFLOW_API_PORT=str(port),
-               BYTEWAX_DATAFLOW_API_CACHE_PATH=str(tmp_path), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "bytewax.run", "probe_flow:flow"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(
+        os.environ,
+        BYTEWAX_DATAFLOW_API_ENABLED="true",
+        BYTEWAX_DATAFLOW_API_PORT=str(port),
+        BYTEWAX_DATAFLOW_API_CACHE_PATH=str(tmp_path),
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bytewax.run", "probe_flow:flow"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

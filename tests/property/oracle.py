@@ -300,7 +300,13 @@ def flush_decision(n: int) -> Decision:
         "ident": "10987654321",
         "vedtakstidspunktet": "2025-06-02T09:00:00",
         "utbetalinger": [
-            {"meldeperiode": "flush", "dato": "2025-06-02", "sats": 1, "utbetaltBeløp": 1, "utbetalingstype": "Dagpenger"}
+            {
+                "meldeperiode": "flush",
+                "dato": "2025-06-02",
+                "sats": 1,
+                "utbetaltBeløp": 1,
+                "utbetalingstype": "Dagpenger",
+            }
         ],
     }
     return Decision(f"{FLUSH_SAK}-k", FLUSH_SAK, msg, ts=BASE_TS + 60_000 * (n + 1))
@@ -345,7 +351,9 @@ def _consumed_order(r: Run) -> list[InRecord]:
         fed.append(rec)
         for idx in by_src.get((rec.topic, off), []):
             kvs = returned[idx] if idx < len(returned) else []
-            queue.extendleft(reversed([InRecord(TOPICS.kvittering, rec.key, v, (), 0, 0, rec.timestamp_ms) for v in kvs]))
+            queue.extendleft(
+                reversed([InRecord(TOPICS.kvittering, rec.key, v, (), 0, 0, rec.timestamp_ms) for v in kvs])
+            )
     return fed
 
 
@@ -384,7 +392,7 @@ def write_replay_files(r: Run) -> str:
                 "   The exact feed, the kvitteringer as they were given inlined:)",
                 f"  helved replay {fed} --out out.jsonl --kvittering none",
             ]
-        except Exception as exc:  # noqa: BLE001 - never hide the real failure behind a file-writing problem
+        except Exception as exc:
             text.append(f"  (could not write the feed with kvitteringer: {exc!r})")
     return "\n".join(text)
 
@@ -532,7 +540,9 @@ def _check(r: Run) -> None:
                 _fail(f"output {pos}: status for an unknown key {key!r}: {st}")
             seen = statuses.setdefault(key, [])
             if any(s["status"] in ("OK", "FEILET") for s in seen):
-                _fail(f"decision #{order_in[key]} key={key}: a status after its final status: {[s['status'] for s in seen]} then {st['status']}")
+                _fail(
+                    f"decision #{order_in[key]} key={key}: a status after its final status: {[s['status'] for s in seen]} then {st['status']}"
+                )
             seen.append(st)
             if st["status"] in ("OK", "FEILET"):
                 finals_per_sak.setdefault(d.sak, []).append(key)
@@ -603,7 +613,9 @@ def _at_final(
             _fail(f"{where}: invalid decision ({d.why_invalid}) sent an Oppdrag")
         allowed = (["FEILET"],) if d.invalid_at == "split" else (["FEILET"], ["MOTTATT", "FEILET"])
         if kinds not in allowed:
-            _fail(f"{where}: invalid decision ({d.why_invalid}): statuses {kinds}, expected {' or '.join(map(str, allowed))}")
+            _fail(
+                f"{where}: invalid decision ({d.why_invalid}): statuses {kinds}, expected {' or '.join(map(str, allowed))}"
+            )
         if d.invalid_at == "split":
             err = st.get("error") or {}
             if err.get("statusCode") != 400:
@@ -622,7 +634,9 @@ def _at_final(
                 f"{st.get('error')})\n    in force: {_fmt_paid(paid_of(model.groups))}\n    asked:    {_fmt_paid(paid_of(new))}"
             )
         if a is not None and not changes:
-            _fail(f"{where}: nothing changed (identical to the last accepted decision) but an Oppdrag was sent:\n{_describe_oppdrag(a.oppdrag)}")
+            _fail(
+                f"{where}: nothing changed (identical to the last accepted decision) but an Oppdrag was sent:\n{_describe_oppdrag(a.oppdrag)}"
+            )
         if a is None:
             want_status, want_code = "OK", None
             if kinds not in (["OK"], ["MOTTATT", "OK"]):
@@ -637,7 +651,9 @@ def _at_final(
                 want_status, want_code = "FEILET", (400 if g == "08" else 500)
             body = [s for s in kinds if s != "HOS_OPPDRAG"]
             if body not in (["MOTTATT", want_status], ["MOTTATT", "MOTTATT", want_status]):
-                _fail(f"{where}: statuses {kinds}, expected MOTTATT (after waiting: MOTTATT, MOTTATT), then {want_status}")
+                _fail(
+                    f"{where}: statuses {kinds}, expected MOTTATT (after waiting: MOTTATT, MOTTATT), then {want_status}"
+                )
             mottatt = [s for s in seen if s["status"] == "MOTTATT"]
             if any(s["detaljer"] is not None for s in mottatt[:-1]) or mottatt[-1]["detaljer"] is None:
                 _fail(f"{where}: MOTTATT detaljer: only the one sent with the Oppdrag has detaljer: {mottatt}")
@@ -685,7 +701,9 @@ def _check_confirmed(
     mine = {uid: u for uid, u in confirmed.items() if u["sakId"] == sak}
     active = {uid for uid, u in mine.items() if u["action"] != "DELETE"}
     if active != set(want):
-        _fail(f"{where}: {TOPICS.utbetalinger} has active uids {sorted(active)}, the decision in force has {sorted(want)}")
+        _fail(
+            f"{where}: {TOPICS.utbetalinger} has active uids {sorted(active)}, the decision in force has {sorted(want)}"
+        )
     if not model.accepted_oppdrag:
         if sak in saker:
             _fail(f"{where}: {TOPICS.saker} has {saker[sak]} but OS never accepted an Oppdrag for the sak")

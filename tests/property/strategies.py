@@ -149,10 +149,24 @@ def message_days(state: SakState, include_zero: bool) -> list[dict[str, Any]]:
         label, dates = mp_label(mp), mp_dates(mp)
         for i, (b, s) in enumerate(state.days.get(mp, [])):
             if b or include_zero:
-                out.append({"meldeperiode": label, "dato": dates[i].isoformat(), "sats": s, "utbetaltBeløp": b, "utbetalingstype": "Dagpenger"})
+                out.append(
+                    {
+                        "meldeperiode": label,
+                        "dato": dates[i].isoformat(),
+                        "sats": s,
+                        "utbetaltBeløp": b,
+                        "utbetalingstype": "Dagpenger",
+                    }
+                )
         for i, b in sorted(state.ferie.get(mp, {}).items()):
             out.append(
-                {"meldeperiode": label, "dato": dates[i].isoformat(), "sats": b, "utbetaltBeløp": b, "utbetalingstype": "DagpengerFerietillegg"}
+                {
+                    "meldeperiode": label,
+                    "dato": dates[i].isoformat(),
+                    "sats": b,
+                    "utbetaltBeløp": b,
+                    "utbetalingstype": "DagpengerFerietillegg",
+                }
             )
     return out
 
@@ -172,7 +186,13 @@ def _break(msg: dict[str, Any], kind: str) -> tuple[dict[str, Any], str]:
         msg["utbetalinger"][-1] = {**msg["utbetalinger"][-1], "utbetaltBeløp": -100}
     elif kind == "bad_type":
         msg["utbetalinger"].append(
-            {"meldeperiode": mp_label(0), "dato": "2025-06-02", "sats": 100, "utbetaltBeløp": 0, "utbetalingstype": "Feriepenger"}
+            {
+                "meldeperiode": mp_label(0),
+                "dato": "2025-06-02",
+                "sats": 100,
+                "utbetaltBeløp": 0,
+                "utbetalingstype": "Feriepenger",
+            }
         )
     elif kind == "missing_ident":
         del msg["ident"]
@@ -181,7 +201,13 @@ def _break(msg: dict[str, Any], kind: str) -> tuple[dict[str, Any], str]:
     elif kind == "weekend_day":  # a Dagpenger day paid on a Saturday: WEEKEND_DAY_PAID
         saturday = mp_dates(0)[4] + timedelta(days=1)
         msg["utbetalinger"].append(
-            {"meldeperiode": mp_label(0), "dato": saturday.isoformat(), "sats": 100, "utbetaltBeløp": 100, "utbetalingstype": "Dagpenger"}
+            {
+                "meldeperiode": mp_label(0),
+                "dato": saturday.isoformat(),
+                "sats": 100,
+                "utbetaltBeløp": 100,
+                "utbetalingstype": "Dagpenger",
+            }
         )
     return msg, kind
 
@@ -279,7 +305,9 @@ def decision_specs(
     spec = st.tuples(
         st.integers(0, n_saker - 1),
         # One decision in ten resends the sak unchanged (must give no Oppdrag, status OK).
-        st.tuples(st.integers(0, 19), st.lists(ops, min_size=1, max_size=3)).map(lambda t: [] if t[0] in (7, 8) else t[1]),
+        st.tuples(st.integers(0, 19), st.lists(ops, min_size=1, max_size=3)).map(
+            lambda t: [] if t[0] in (7, 8) else t[1]
+        ),
         st.booleans(),  # include the days paid 0
         st.booleans(),  # days in reverse order
         kinds if invalid else st.none(),

@@ -56,7 +56,11 @@ def test_stale_rejection_is_not_applied_to_the_identical_resend() -> None:
 @pytest.mark.parametrize(
     ("why", "sak", "behandling"),
     [
-        ("sakId with a trailing space (OS trims it: the kvittering matched nothing, the sak was blocked)", "SAK-1 ", "B-1"),
+        (
+            "sakId with a trailing space (OS trims it: the kvittering matched nothing, the sak was blocked)",
+            "SAK-1 ",
+            "B-1",
+        ),
         ("behandlingId with a trailing space (the same, through henvisning)", "SAK-1", "B-1 "),
         ("sakId with a control character (helved.saker.v1 key was not JSON)", "SAK\t1", "B-1"),
     ],

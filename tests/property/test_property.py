@@ -28,7 +28,9 @@ def _prove(specs, plan: Plan) -> None:
     decisions = build(specs)
     note(f"OS: {plan.describe()}")
     for i, d in enumerate(decisions):
-        note(f"#{i} {d.key}{'' if d.valid else ' [invalid: ' + str(d.why_invalid) + ']'}: {len(d.message['utbetalinger'])} days")
+        note(
+            f"#{i} {d.key}{'' if d.valid else ' [invalid: ' + str(d.why_invalid) + ']'}: {len(d.message['utbetalinger'])} days"
+        )
     check(run(decisions, plan))
 
 
@@ -60,7 +62,9 @@ def test_rejected_changes_leave_the_previous_decision_in_force(specs, data):
     """A random set of Oppdrag is rejected 08/12 (or accepted with a warning, 04): a rejected
     change leaves the previous decision in force, the next change is diffed against it."""
     decisions = build(specs)
-    codes = data.draw(st.lists(st.sampled_from(("08", "12", "04", None)), min_size=len(decisions), max_size=len(decisions)))
+    codes = data.draw(
+        st.lists(st.sampled_from(("08", "12", "04", None)), min_size=len(decisions), max_size=len(decisions))
+    )
     forced = {i: c for i, c in enumerate(codes) if c is not None}
     plan = Plan(forced_idx=forced)
     note(f"OS: {plan.describe()}")
@@ -76,7 +80,7 @@ def test_rejected_then_resent_with_stale_redeliveries(specs, data):
     decisions = build(specs)
     flags = data.draw(st.lists(st.sampled_from((None, "08", "12")), min_size=len(decisions), max_size=len(decisions)))
     out, forced, late = [], {}, set()
-    for d, code in zip(decisions, flags):
+    for d, code in zip(decisions, flags, strict=True):
         out.append(d)
         if code is not None:
             forced[d.key] = code

@@ -66,7 +66,7 @@ ANY = object()  # lines not asserted
 @dataclass
 class Step:
     msg: dict
-    lines: list[str] | None | object = ANY  # None: no Oppdrag
+    lines: list[str] | object | None = ANY  # None: no Oppdrag
     kode: str | None = None  # kodeEndring NY/ENDR
     answer: str | None = None  # "08"/"12" forced on this step's Oppdrag
     hold: bool = False  # hold this step's kvittering back until the next Oppdrag is answered
@@ -197,7 +197,11 @@ SCENARIOS: list[Scenario] = [
     ),
     S(
         "5.4 only vedtakssats changes: a NY line (same beløp), OS pays the same",
-        *upd(d(MP1, "06-02", "06-13", 100, 150), d(MP1, "06-02", "06-13", 100, 160), ["NY 06-02..06-13 100 -> 06-02..06-13 100"]),
+        *upd(
+            d(MP1, "06-02", "06-13", 100, 150),
+            d(MP1, "06-02", "06-13", 100, 160),
+            ["NY 06-02..06-13 100 -> 06-02..06-13 100"],
+        ),
     ),
     S(
         "5.1 a second opphør targets the same tail line with its original period data",
@@ -223,7 +227,9 @@ SCENARIOS: list[Scenario] = [
     ),
     S(
         "5.3 stop: a meldeperiode missing from the message is stopped from its earliest fom",
-        Step(dpx(d(MP1, "06-02", "06-06", 100) + d(MP1, "06-09", "06-13", 200), d(MP2, "06-16", "06-27", 100)), ANY, "NY"),
+        Step(
+            dpx(d(MP1, "06-02", "06-06", 100) + d(MP1, "06-09", "06-13", 200), d(MP2, "06-16", "06-27", 100)), ANY, "NY"
+        ),
         Step(dpx(d(MP2, "06-16", "06-27", 100)), ["OPPH fra 06-02 (06-09..06-13 200)"], "ENDR"),
     ),
     S(
@@ -231,7 +237,11 @@ SCENARIOS: list[Scenario] = [
         Step(dpx(d(MP1, "06-02", "06-13", 100), d(MP2, "06-16", "06-27", 100)), ANY, "NY"),
         Step(dpx(d(MP2, "06-16", "06-27", 100)), ["OPPH fra 06-02 (06-02..06-13 100)"], "ENDR"),
         Step(dpx(d(MP2, "06-16", "06-27", 200)), ["NY 06-16..06-27 200 -> 06-16..06-27 100"], "ENDR"),
-        Step(dpx(d(MP1, "06-04", "06-13", 300), d(MP2, "06-16", "06-27", 200)), ["NY 06-04..06-13 300 -> 06-02..06-13 100"], "ENDR"),
+        Step(
+            dpx(d(MP1, "06-04", "06-13", 300), d(MP2, "06-16", "06-27", 200)),
+            ["NY 06-04..06-13 300 -> 06-02..06-13 100"],
+            "ENDR",
+        ),
     ),
     S(
         "5.3/4.6 stop the whole sak, then an empty decision again is a no-op, then start over",
@@ -257,7 +267,11 @@ SCENARIOS: list[Scenario] = [
     S(
         "5.4 ferietillegg moved to an earlier day: NY on the new day replaces from there",
         Step(dpx(one(MP1, "06-04", 500, FERIE), one(MP1, "06-06", 500, FERIE)), ANY, "NY"),
-        Step(dpx(one(MP1, "06-04", 500, FERIE), one(MP1, "06-05", 500, FERIE)), ["FERIE NY 06-05..06-05 500 -> 06-06..06-06 500"], "ENDR"),
+        Step(
+            dpx(one(MP1, "06-04", 500, FERIE), one(MP1, "06-05", 500, FERIE)),
+            ["FERIE NY 06-05..06-05 500 -> 06-06..06-06 500"],
+            "ENDR",
+        ),
     ),
     S(
         "5.4 ferietillegg moved to a later day, then removed (stop), then back",
@@ -268,16 +282,38 @@ SCENARIOS: list[Scenario] = [
             "ENDR",
         ),
         Step(dpx(d(MP1, "06-02", "06-13", 100)), ["FERIE OPPH fra 06-10 (06-10..06-10 500)"], "ENDR"),
-        Step(dpx(d(MP1, "06-02", "06-13", 100), one(MP1, "06-10", 250, FERIE)), ["FERIE NY 06-10..06-10 250 -> 06-10..06-10 500"], "ENDR"),
+        Step(
+            dpx(d(MP1, "06-02", "06-13", 100), one(MP1, "06-10", 250, FERIE)),
+            ["FERIE NY 06-10..06-10 250 -> 06-10..06-10 500"],
+            "ENDR",
+        ),
     ),
     # ---- several saker
     S(
         "5.2 several saker: one sak's rejection and changes leave the other alone",
         Step(dpx(d(MP1, "06-02", "06-13", 100), sak="SAK-1"), ["NY 06-02..06-13 100"], "NY", sak="SAK-1"),
-        Step(dpx(d(MP1, "06-02", "06-13", 300), sak="SAK-2", ident="23456789012"), ["NY 06-02..06-13 300"], "NY", sak="SAK-2"),
-        Step(dpx(d(MP1, "06-02", "06-06", 100), sak="SAK-1"), ["OPPH fra 06-07 (06-02..06-13 100)"], "ENDR", answer="08", sak="SAK-1"),
-        Step(dpx(d(MP1, "06-02", "06-13", 400), sak="SAK-2", ident="23456789012"), ["NY 06-02..06-13 400 -> 06-02..06-13 300"], "ENDR", sak="SAK-2"),
-        Step(dpx(d(MP1, "06-02", "06-06", 100), sak="SAK-1"), ["OPPH fra 06-07 (06-02..06-13 100)"], "ENDR", sak="SAK-1"),
+        Step(
+            dpx(d(MP1, "06-02", "06-13", 300), sak="SAK-2", ident="23456789012"),
+            ["NY 06-02..06-13 300"],
+            "NY",
+            sak="SAK-2",
+        ),
+        Step(
+            dpx(d(MP1, "06-02", "06-06", 100), sak="SAK-1"),
+            ["OPPH fra 06-07 (06-02..06-13 100)"],
+            "ENDR",
+            answer="08",
+            sak="SAK-1",
+        ),
+        Step(
+            dpx(d(MP1, "06-02", "06-13", 400), sak="SAK-2", ident="23456789012"),
+            ["NY 06-02..06-13 400 -> 06-02..06-13 300"],
+            "ENDR",
+            sak="SAK-2",
+        ),
+        Step(
+            dpx(d(MP1, "06-02", "06-06", 100), sak="SAK-1"), ["OPPH fra 06-07 (06-02..06-13 100)"], "ENDR", sak="SAK-1"
+        ),
     ),
     # ---- receipts: 08 and 12 leave the previous state in force
     S(
@@ -312,7 +348,13 @@ SCENARIOS: list[Scenario] = [
     S(
         "5.2 waiting behind a rejected (08) Oppdrag: diffed against the state before it",
         Step(dpx(d(MP1, "06-02", "06-13", 100)), ["NY 06-02..06-13 100"], "NY"),
-        Step(dpx(d(MP1, "06-02", "06-13", 200)), ["NY 06-02..06-13 200 -> 06-02..06-13 100"], "ENDR", answer="08", hold=True),
+        Step(
+            dpx(d(MP1, "06-02", "06-13", 200)),
+            ["NY 06-02..06-13 200 -> 06-02..06-13 100"],
+            "ENDR",
+            answer="08",
+            hold=True,
+        ),
         Step(dpx(d(MP1, "06-02", "06-13", 200)), ["NY 06-02..06-13 200 -> 06-02..06-13 100"], "ENDR"),
     ),
     S(
@@ -353,8 +395,15 @@ def _decisions(sc: Scenario) -> tuple[list[Decision], Plan]:
         msg["vedtakstidspunktet"] = f"2025-06-30T09:{i:02d}:00"
         key = f"{step.sak}-k{i}"
         out.append(
-            Decision(key, step.sak, msg, valid=step.invalid is None, why_invalid=step.invalid,
-                     invalid_at=step.invalid_at, ts=BASE_TS + 60_000 * i)
+            Decision(
+                key,
+                step.sak,
+                msg,
+                valid=step.invalid is None,
+                why_invalid=step.invalid,
+                invalid_at=step.invalid_at,
+                ts=BASE_TS + 60_000 * i,
+            )
         )
         if step.answer:
             forced[key] = step.answer
@@ -394,7 +443,7 @@ def test_scenario(sc: Scenario) -> None:
     by_key = {a.key: a for a in r.answered}
     problems = []
     booked: dict[str, str] = {}
-    for i, (step, dec) in enumerate(zip(sc.steps, decisions)):
+    for i, (step, dec) in enumerate(zip(sc.steps, decisions, strict=True)):
         a = by_key.get(dec.key)
         got = None
         kode = None

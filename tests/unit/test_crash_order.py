@@ -166,7 +166,9 @@ def test_a_changelog_record_that_names_other_code_is_refused() -> None:
 
 def test_an_intake_record_reads_back_as_the_input_it_was() -> None:
     config = FlowConfig(TOPICS)
-    rec = InRecord(TOPICS.dagpenger, "k1", orjson.dumps(dp(MP1)), (("traceparent", b"00-ab"),), 2, 41, 1_755_502_200_000)
+    rec = InRecord(
+        TOPICS.dagpenger, "k1", orjson.dumps(dp(MP1)), (("traceparent", b"00-ab"),), 2, 41, 1_755_502_200_000
+    )
     (item,) = intake(config, rec)
     out = to_intake(config.topics, item)
     assert out.topic == TOPICS.intake and out.key == item[0] and out.value == rec.value
@@ -175,7 +177,13 @@ def test_an_intake_record_reads_back_as_the_input_it_was() -> None:
     assert again[0] == item[0]
     assert isinstance(again[1], RequestEvent) and again[1].request == item[1].request
     src = again[1].source
-    assert (src.topic, src.partition, src.offset, src.key, src.timestamp_ms) == (TOPICS.dagpenger, 2, 41, "k1", rec.timestamp_ms)
+    assert (src.topic, src.partition, src.offset, src.key, src.timestamp_ms) == (
+        TOPICS.dagpenger,
+        2,
+        41,
+        "k1",
+        rec.timestamp_ms,
+    )
     assert src.headers == rec.headers
 
 

@@ -6,11 +6,11 @@ from datetime import date, datetime
 
 import pytest
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.ids import delytelse_id, encode_parts, utbetaling_uid
 from helved.domain.model import Periode, Periodetype
 from helved.domain.periods import Day, merge_days, validate_perioder
 from helved.errors import RequestRejected
+from helved.fagsystemer.dagpenger import parse_request
 from tests.builders import day, days, dp
 
 
@@ -46,7 +46,10 @@ def test_friday_to_monday_continues_but_thursday_to_monday_does_not():
     fri_mon = [Day(date(2025, 8, 8), 100), Day(date(2025, 8, 11), 100)]
     thu_mon = [Day(date(2025, 8, 7), 100), Day(date(2025, 8, 11), 100)]
     assert merge_days(fri_mon, Periodetype.UKEDAG) == (P("2025-08-08", "2025-08-11", 100),)
-    assert merge_days(thu_mon, Periodetype.UKEDAG) == (P("2025-08-07", "2025-08-07", 100), P("2025-08-11", "2025-08-11", 100))
+    assert merge_days(thu_mon, Periodetype.UKEDAG) == (
+        P("2025-08-07", "2025-08-07", 100),
+        P("2025-08-11", "2025-08-11", 100),
+    )
 
 
 def test_days_are_sorted_before_merging():
@@ -61,7 +64,10 @@ def test_same_amount_with_another_sats_is_a_new_period():
 
 def test_en_gang_days_are_never_merged():
     ds = [Day(date(2025, 8, 4), 100), Day(date(2025, 8, 5), 100)]
-    assert merge_days(ds, Periodetype.EN_GANG) == (P("2025-08-04", "2025-08-04", 100), P("2025-08-05", "2025-08-05", 100))
+    assert merge_days(ds, Periodetype.EN_GANG) == (
+        P("2025-08-04", "2025-08-04", 100),
+        P("2025-08-05", "2025-08-05", 100),
+    )
 
 
 # -- split -----------------------------------------------------------------------------------
@@ -115,7 +121,9 @@ def test_uid_is_stable_forever():
 def test_uid_encoding_is_unambiguous():
     assert encode_parts("1", "23") != encode_parts("12", "3")
     assert utbetaling_uid("DAGPENGER", "1", "23", "X") != utbetaling_uid("DAGPENGER", "12", "3", "X")
-    assert utbetaling_uid("DAGPENGER", "S", "mp", "DAGPENGER") != utbetaling_uid("DAGPENGER", "S", "mp", "DAGPENGERFERIE")
+    assert utbetaling_uid("DAGPENGER", "S", "mp", "DAGPENGER") != utbetaling_uid(
+        "DAGPENGER", "S", "mp", "DAGPENGERFERIE"
+    )
 
 
 def test_delytelse_id_is_24_characters_and_stable():

@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 import pytest
 
-from helved.fagsystemer.dagpenger import STØNADER
 from helved.domain.diff import UpdateLines, plan_request, update_lines
 from helved.domain.model import Action, Fagsystem, LinjeKind, Periode, Request, SakKey, Tail, Utbetaling
 from helved.errors import RequestRejected
+from helved.fagsystemer.dagpenger import STØNADER
 
 
 def P(fom: str, tom: str, beløp: int = 100, sats: int | None = None, enhet: str | None = None) -> Periode:
@@ -75,7 +75,9 @@ def test_earlier_fom_replaces_from_the_new_fom_without_opphør():
 
 def test_shortened_tom_followed_by_an_adjacent_period_needs_no_opphør():
     # The NY line from 4 Jun replaces the chain from 4 Jun on: an opphør from 4 Jun is redundant.
-    assert update_lines((P(J(1), J(7)),), (P(J(1), J(3)), P(J(4), J(7), 200))) == UpdateLines(None, (P(J(4), J(7), 200),))
+    assert update_lines((P(J(1), J(7)),), (P(J(1), J(3)), P(J(4), J(7), 200))) == UpdateLines(
+        None, (P(J(4), J(7), 200),)
+    )
 
 
 def test_vedtakssats_change_alone_is_an_update_of_that_period():
@@ -144,7 +146,9 @@ def test_create_sends_chained_ny_lines_and_kodeendring_ny_on_a_new_sak():
 
 def test_update_chains_first_new_line_to_the_previous_tail_and_puts_opphør_first():
     prev = confirmed("u1", [P(J(1), J(28))], tail_id="OLD")
-    plan = plan_request(req(utb("u1", [P(J(1), J(14)), P(J(21), J(28))])), {"u1": prev}, seq=3, accepted=frozenset({"DP"}))
+    plan = plan_request(
+        req(utb("u1", [P(J(1), J(14)), P(J(21), J(28))])), {"u1": prev}, seq=3, accepted=frozenset({"DP"})
+    )
     assert plan.oppdrag is not None
     opph, ny = plan.oppdrag.linjer
     assert plan.oppdrag.kode_endring == "ENDR"
@@ -216,7 +220,11 @@ def test_mixed_operations_go_into_one_oppdrag_in_split_order():
         accepted=frozenset({"DP"}),
     )
     assert plan.oppdrag is not None
-    assert [(ln.uid, ln.kind) for ln in plan.oppdrag.linjer] == [("a", LinjeKind.NY), ("c", LinjeKind.NY), ("b", LinjeKind.OPPH)]
+    assert [(ln.uid, ln.kind) for ln in plan.oppdrag.linjer] == [
+        ("a", LinjeKind.NY),
+        ("c", LinjeKind.NY),
+        ("b", LinjeKind.OPPH),
+    ]
     assert [u.action for u in plan.pending] == [Action.UPDATE, Action.CREATE, Action.DELETE]
     ids = [ln.delytelse_id for ln in plan.oppdrag.linjer]
     assert len(set(ids)) == 3
@@ -250,7 +258,9 @@ def test_locked_fields_cannot_change(change, code):
 def test_locked_sak_id_and_periodetype():
     prev = confirmed("u1", [P(J(2), J(6))])
     with pytest.raises(RequestRejected) as exc:
-        plan_request(req(replace(utb("u1", [P(J(2), J(6))]), sak_id="OTHER")), {"u1": prev}, seq=1, accepted=frozenset())
+        plan_request(
+            req(replace(utb("u1", [P(J(2), J(6))]), sak_id="OTHER")), {"u1": prev}, seq=1, accepted=frozenset()
+        )
     assert exc.value.code.value == "IMMUTABLE_FIELD_SAKID"
     from helved.domain.model import Periodetype
 
@@ -275,7 +285,9 @@ def test_explicit_stop_of_an_unknown_uid_is_404():
 
 def test_explicit_stop_of_a_stopped_uid_is_a_no_op():
     stopped = replace(confirmed("u1", [P(J(2), J(6))]), action=Action.DELETE, perioder=())
-    assert plan_request(req(whole_sak=False, stops=["u1"]), {"u1": stopped}, seq=1, accepted=frozenset()).oppdrag is None
+    assert (
+        plan_request(req(whole_sak=False, stops=["u1"]), {"u1": stopped}, seq=1, accepted=frozenset()).oppdrag is None
+    )
 
 
 def test_update_whose_only_change_is_betalende_enhet_is_409():

@@ -10,11 +10,12 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.ids import UID_NAMESPACE, delytelse_id, encode_parts, utbetaling_uid
 from helved.domain.model import Periode, Periodetype
 from helved.domain.periods import Day, continues, merge_days
 from helved.errors import RequestRejected
+from helved.fagsystemer.dagpenger import parse_request
+
 
 def _no_surrogates(s: str) -> bool:
     return not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
@@ -42,10 +43,11 @@ def _reference_merge(days: list[Day], periodetype: Periodetype) -> tuple[Periode
     for day in sorted(days, key=lambda d: d.dato):
         if out and periodetype is not Periodetype.EN_GANG:
             last = out[-1]
-            if (
-                (last.beløp, last.vedtakssats, last.betalende_enhet) == (day.beløp, day.sats, day.betalende_enhet)
-                and continues(last.tom, day.dato)
-            ):
+            if (last.beløp, last.vedtakssats, last.betalende_enhet) == (
+                day.beløp,
+                day.sats,
+                day.betalende_enhet,
+            ) and continues(last.tom, day.dato):
                 out[-1] = Periode(last.fom, day.dato, last.beløp, last.vedtakssats, last.betalende_enhet)
                 continue
         out.append(Periode(day.dato, day.dato, day.beløp, day.sats, day.betalende_enhet))
@@ -71,8 +73,28 @@ def test_merge_days_merges_runs_as_the_definition_does(days, periodetype):
 
 
 ODD = st.sampled_from(
-    [None, True, False, -1, 10**13, 1.5, 0, "", "x", "1000", "2025-W32-1", "2025-8-4", "2025-02-30", [], {},
-     "1899-12-29", "0001-01-01", "\uff12\uff10\uff12\uff15-08-04", "2025W321", "20250804"]
+    [
+        None,
+        True,
+        False,
+        -1,
+        10**13,
+        1.5,
+        0,
+        "",
+        "x",
+        "1000",
+        "2025-W32-1",
+        "2025-8-4",
+        "2025-02-30",
+        [],
+        {},
+        "1899-12-29",
+        "0001-01-01",
+        "\uff12\uff10\uff12\uff15-08-04",
+        "2025W321",
+        "20250804",
+    ]
 )
 
 
@@ -111,8 +133,13 @@ def test_a_request_is_read_the_same_by_the_fast_and_the_checked_path(days_in):
     else is reported by the checked path."""
     import helved.fagsystemer.dagpenger as dp
 
-    msg = {"sakId": "S", "behandlingId": "B", "ident": "12345678910", "vedtakstidspunktet": "2025-08-18T09:30:00",
-           "utbetalinger": days_in}
+    msg = {
+        "sakId": "S",
+        "behandlingId": "B",
+        "ident": "12345678910",
+        "vedtakstidspunktet": "2025-08-18T09:30:00",
+        "utbetalinger": days_in,
+    }
 
     def outcome():
         try:

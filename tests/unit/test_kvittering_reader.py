@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.sak import OppdragOut, on_receipt, on_request
 from helved.emulator import OsEmulator
 from helved.emulator.xml import with_prefix
 from helved.errors import ReceiptRejected
+from helved.fagsystemer.dagpenger import parse_request
 from helved.oppdrag.xml import echo_kvittering, oppdrag_xml, parse_kvittering, receipt_amount, receipt_date
 from tests.builders import days, dp
 
@@ -133,7 +133,11 @@ def test_a_date_that_is_not_well_formed_is_not_a_receipt(receipt, field, value):
     "value", ["2025-08-18-09.30.00", "0001-01-01-00.00.00.000000", "2025-02-30-09.30.00.000000", "x", "1E+999999999"]
 )
 def test_a_malformed_avstemming_key_is_not_a_receipt(receipt, value):
-    poisoned = sub_first(receipt, rb"<nokkelAvstemming>[^<]*</nokkelAvstemming>", f"<nokkelAvstemming>{value}</nokkelAvstemming>".encode())
+    poisoned = sub_first(
+        receipt,
+        rb"<nokkelAvstemming>[^<]*</nokkelAvstemming>",
+        f"<nokkelAvstemming>{value}</nokkelAvstemming>".encode(),
+    )
     assert rejected(poisoned).reason == "NOT_A_RECEIPT"
 
 
@@ -190,7 +194,10 @@ def test_billion_laughs_is_neither_expanded_nor_slow(receipt):
 
 
 def test_a_comment_or_element_inside_a_field_is_not_a_receipt(receipt):
-    assert rejected(sub_first(receipt, rb"<sats>(\d)(\d+)</sats>", rb"<sats>\1<!-- -->\2</sats>")).reason == "NOT_A_RECEIPT"
+    assert (
+        rejected(sub_first(receipt, rb"<sats>(\d)(\d+)</sats>", rb"<sats>\1<!-- -->\2</sats>")).reason
+        == "NOT_A_RECEIPT"
+    )
     assert rejected(sub_first(receipt, rb"<sats>(\d+)</sats>", rb"<sats>\1<b>0</b></sats>")).reason == "NOT_A_RECEIPT"
 
 

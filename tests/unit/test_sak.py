@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from helved.fagsystemer.dagpenger import parse_request
 from helved.domain.model import Kvittering, StatusKind
 from helved.domain.sak import (
     ConfirmedOut,
@@ -20,6 +19,7 @@ from helved.domain.sak import (
     on_receipt,
     on_request,
 )
+from helved.fagsystemer.dagpenger import parse_request
 from tests.builders import days, dp
 
 

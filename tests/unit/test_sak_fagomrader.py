@@ -21,8 +21,8 @@ from helved.domain.model import (
     Utbetaling,
 )
 from helved.domain.sak import ConfirmedOut, OppdragOut, SakerOut, SakState, StatusOut, on_receipt, on_request
-from helved.oppdrag.xml import oppdrag_xml, oppdrag_xml_reference
 from helved.oppdrag.schema import oppdrag_schema, schema_errors
+from helved.oppdrag.xml import oppdrag_xml, oppdrag_xml_reference
 
 TS = SakKey("TS-1", Fagsystem.TILLEGGSSTØNADER)
 IDENT = "12345678910"

@@ -53,8 +53,9 @@ def linje(
     )
 
 
-def oppdrag(*linjer: Linje, kode_endring: str = "NY", betalende_enhet: str | None = None,
-            saksbehandler: str = "Z123456") -> Oppdrag:
+def oppdrag(
+    *linjer: Linje, kode_endring: str = "NY", betalende_enhet: str | None = None, saksbehandler: str = "Z123456"
+) -> Oppdrag:
     return Oppdrag(
         kode_endring=kode_endring,
         fagområde="DP",
@@ -69,19 +70,35 @@ def oppdrag(*linjer: Linje, kode_endring: str = "NY", betalende_enhet: str | Non
 
 
 NY = oppdrag(
-    linje(date(2025, 8, 4), date(2025, 8, 15), 800, vedtakssats=900,
-          delytelse_id="AQEBAQEBAQEBAQEBAQEBAQ=="),
-    linje(date(2025, 8, 18), date(2025, 8, 29), 850, vedtakssats=900,
-          delytelse_id="AgICAgICAgICAgICAgICAg==", ref="AQEBAQEBAQEBAQEBAQEBAQ=="),
+    linje(date(2025, 8, 4), date(2025, 8, 15), 800, vedtakssats=900, delytelse_id="AQEBAQEBAQEBAQEBAQEBAQ=="),
+    linje(
+        date(2025, 8, 18),
+        date(2025, 8, 29),
+        850,
+        vedtakssats=900,
+        delytelse_id="AgICAgICAgICAgICAgICAg==",
+        ref="AQEBAQEBAQEBAQEBAQEBAQ==",
+    ),
 )
 
 ENDR = oppdrag(
     # opphør of the tail line from 2025-07-07 (earlier than any fom), then a new line chained on.
-    linje(date(2025, 8, 18), date(2025, 8, 29), 850, kind=LinjeKind.OPPH,
-          opphør_fom=date(2025, 7, 7), delytelse_id="AgICAgICAgICAgICAgICAg==",
-          ref="AQEBAQEBAQEBAQEBAQEBAQ=="),
-    linje(date(2025, 9, 1), date(2025, 12, 31), 700, delytelse_id="AwMDAwMDAwMDAwMDAwMDAw==",
-          ref="AgICAgICAgICAgICAgICAg=="),
+    linje(
+        date(2025, 8, 18),
+        date(2025, 8, 29),
+        850,
+        kind=LinjeKind.OPPH,
+        opphør_fom=date(2025, 7, 7),
+        delytelse_id="AgICAgICAgICAgICAgICAg==",
+        ref="AQEBAQEBAQEBAQEBAQEBAQ==",
+    ),
+    linje(
+        date(2025, 9, 1),
+        date(2025, 12, 31),
+        700,
+        delytelse_id="AwMDAwMDAwMDAwMDAwMDAw==",
+        ref="AgICAgICAgICAgICAgICAg==",
+    ),
     kode_endring="ENDR",
     betalende_enhet="4401",
 )
@@ -143,9 +160,7 @@ def test_oppdrag_fields_and_enheter() -> None:
         "saksbehId": "Z123456",
     }
     enheter = o.findall(f"{{{NS_OPPDRAGSKJEMA}}}enhet")
-    assert [child_text(e) for e in enheter] == [
-        {"typeEnhet": "BOS", "enhet": "8020", "datoEnhetFom": "1970-01-01"}
-    ]
+    assert [child_text(e) for e in enheter] == [{"typeEnhet": "BOS", "enhet": "8020", "datoEnhetFom": "1970-01-01"}]
     enheter = parse(simulering_xml(ENDR)).findall(f"oppdrag/{{{NS_OPPDRAGSKJEMA}}}enhet")
     assert [(child_text(e)["typeEnhet"], child_text(e)["enhet"]) for e in enheter] == [
         ("BOS", "4401"),
@@ -175,9 +190,22 @@ def test_ny_lines_with_and_without_ref() -> None:
         "sats": "800",
     }
     assert list(child_text(second)) == [  # schema order, ref after henvisning
-        "kodeEndringLinje", "vedtakId", "delytelseId", "kodeKlassifik", "datoKlassifikFom",
-        "datoVedtakFom", "datoVedtakTom", "sats", "fradragTillegg", "typeSats", "brukKjoreplan",
-        "saksbehId", "utbetalesTilId", "henvisning", "refFagsystemId", "refDelytelseId",
+        "kodeEndringLinje",
+        "vedtakId",
+        "delytelseId",
+        "kodeKlassifik",
+        "datoKlassifikFom",
+        "datoVedtakFom",
+        "datoVedtakTom",
+        "sats",
+        "fradragTillegg",
+        "typeSats",
+        "brukKjoreplan",
+        "saksbehId",
+        "utbetalesTilId",
+        "henvisning",
+        "refFagsystemId",
+        "refDelytelseId",
     ]
     assert child_text(second)["refFagsystemId"] == SAK
     assert child_text(second)["refDelytelseId"] == "AQEBAQEBAQEBAQEBAQEBAQ=="
@@ -189,8 +217,7 @@ def test_ny_lines_with_and_without_ref() -> None:
 def test_opphør_line() -> None:
     opph, ny = lines(parse(simulering_xml(ENDR)))
     t = child_text(opph)
-    assert (t["kodeEndringLinje"], t["kodeStatusLinje"], t["datoStatusFom"]) == (
-        "ENDR", "OPPH", "2025-07-07")
+    assert (t["kodeEndringLinje"], t["kodeStatusLinje"], t["datoStatusFom"]) == ("ENDR", "OPPH", "2025-07-07")
     assert list(t)[:4] == ["kodeEndringLinje", "kodeStatusLinje", "datoStatusFom", "vedtakId"]
     assert (t["datoVedtakFom"], t["datoVedtakTom"], t["sats"]) == ("2025-08-18", "2025-08-29", "850")
     assert "kodeStatusLinje" not in child_text(ny)
@@ -235,8 +262,7 @@ def test_mirrors_the_real_oppdrag() -> None:
 
 def test_byte_stable() -> None:
     assert simulering_xml(ENDR) == simulering_xml(ENDR)
-    rebuilt = oppdrag(*(replace(ln) for ln in ENDR.linjer), kode_endring="ENDR",
-                      betalende_enhet="4401")
+    rebuilt = oppdrag(*(replace(ln) for ln in ENDR.linjer), kode_endring="ENDR", betalende_enhet="4401")
     assert rebuilt == ENDR and rebuilt is not ENDR
     assert simulering_xml(rebuilt) == simulering_xml(ENDR)
 

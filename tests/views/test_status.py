@@ -131,7 +131,10 @@ def test_a_status_event_puts_the_key_and_record_time_first() -> None:
     status = {"status": "OK", "detaljer": None, "error": None, "simulering": False}
     event = status_event("dp-1", 5, status)
     assert list(event) == ["key", "timestamp", "status", "detaljer", "error", "simulering"]
-    assert orjson.dumps(event) == b'{"key":"dp-1","timestamp":5,"status":"OK","detaljer":null,"error":null,"simulering":false}'
+    assert (
+        orjson.dumps(event)
+        == b'{"key":"dp-1","timestamp":5,"status":"OK","detaljer":null,"error":null,"simulering":false}'
+    )
 
 
 @pytest.mark.parametrize(

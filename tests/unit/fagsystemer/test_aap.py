@@ -218,17 +218,13 @@ def test_periods_of_one_id_merge_by_rule_5(entries, perioder):
 
 
 def test_overlapping_periods_of_one_id_are_a_400():
-    e = rejected(
-        msg(entry(ID_A, "2025-08-04", "2025-08-08", 500), entry(ID_A, "2025-08-08", "2025-08-15", 500))
-    )
+    e = rejected(msg(entry(ID_A, "2025-08-04", "2025-08-08", 500), entry(ID_A, "2025-08-08", "2025-08-15", 500)))
     assert (e.status_code, e.code) == (400, ErrorCode.OVERLAPPING_PERIODS)
     assert ID_A in e.detail and "2025-08-08" in e.detail
 
 
 def test_the_same_weekday_paid_by_two_ids_is_a_duplicate_day():
-    e = rejected(
-        msg(entry(ID_A, "2025-08-04", "2025-08-17", 500), entry(ID_B, "2025-08-15", "2025-08-29", 500))
-    )
+    e = rejected(msg(entry(ID_A, "2025-08-04", "2025-08-17", 500), entry(ID_B, "2025-08-15", "2025-08-29", 500)))
     assert (e.code, e.detail) == (ErrorCode.DUPLICATE_DAY, "AAPOR day 2025-08-15 is paid twice")
 
 
@@ -270,7 +266,9 @@ def _entry_with(**fields: Any) -> dict[str, Any]:
 
 
 def _avvent(**fields: Any) -> dict[str, Any]:
-    return msg(entry(ID_A, "2025-08-04", "2025-08-08", 500), avvent={"fom": "2025-08-01", "tom": "2025-08-31", **fields})
+    return msg(
+        entry(ID_A, "2025-08-04", "2025-08-08", 500), avvent={"fom": "2025-08-01", "tom": "2025-08-31", **fields}
+    )
 
 
 REJECTIONS = [

@@ -233,7 +233,10 @@ def test_periods_with_another_betalende_enhet_are_not_merged_with_the_enhetless(
             periode(MP1, "2025-08-11", "2025-08-15", 300, enhet="4819"),
         )
     )
-    assert r.utbetalinger[0].perioder == (P("2025-08-04", "2025-08-08", 300), P("2025-08-11", "2025-08-15", 300, "4819"))
+    assert r.utbetalinger[0].perioder == (
+        P("2025-08-04", "2025-08-08", 300),
+        P("2025-08-11", "2025-08-15", 300, "4819"),
+    )
 
 
 def test_overlapping_periods_of_one_meldeperiode_are_a_400():
@@ -314,8 +317,12 @@ REJECTIONS = [
     ("personident-12-digits", msg(personident=IDENT + "1"), ErrorCode.INVALID_FIELD, "personident"),
     ("personident-letters", msg(personident="1234567891X"), ErrorCode.INVALID_FIELD, "personident"),
     ("vedtak-missing", _without("vedtakstidspunkt"), ErrorCode.MISSING_FIELD, "vedtakstidspunkt"),
-    ("vedtak-dp-name-only", {**_without("vedtakstidspunkt"), "vedtakstidspunktet": "2025-08-18T09:30:00"},
-     ErrorCode.MISSING_FIELD, "vedtakstidspunkt"),
+    (
+        "vedtak-dp-name-only",
+        {**_without("vedtakstidspunkt"), "vedtakstidspunktet": "2025-08-18T09:30:00"},
+        ErrorCode.MISSING_FIELD,
+        "vedtakstidspunkt",
+    ),
     ("vedtak-bad", msg(vedtakstidspunkt="18.08.2025 09:30"), ErrorCode.INVALID_FIELD, "vedtakstidspunkt"),
     ("saksbehandler-9", msg(saksbehandler="TILTPENG1"), ErrorCode.SAKSBEHANDLER_LENGTH, "saksbehandler"),
     ("beslutter-9", msg(beslutter="Z12345678"), ErrorCode.BESLUTTER_LENGTH, "beslutter"),
@@ -415,7 +422,11 @@ def test_an_empty_message_stops_every_active_meldeperiode():
 def test_the_contract_is_registered_with_its_topics_fagområde_and_stønadstyper():
     c = fagsystemer.contract(Fagsystem.TILTAKSPENGER)
     assert c is tiltakspenger.CONTRACT
-    assert (c.topic, c.dryrun_topic, c.fagområder) == ("helved.utbetalinger-tp.v1", "helved.dryrun-tp.v1", ("TILTPENG",))
+    assert (c.topic, c.dryrun_topic, c.fagområder) == (
+        "helved.utbetalinger-tp.v1",
+        "helved.dryrun-tp.v1",
+        ("TILTPENG",),
+    )
     assert fagsystemer.by_topic("helved.utbetalinger-tp.v1") is c
     assert fagsystemer.fagsystem_for_fagområde("TILTPENG") is Fagsystem.TILTAKSPENGER
     expected = {base: name for name, (base, _) in SPEC_KLASSEKODER.items()}
