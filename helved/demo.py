@@ -35,6 +35,7 @@ import orjson
 
 from helved.cli_support import EXIT_INTERRUPTED, on_interrupt
 from helved.config import Settings
+from helved.domain.model import Fagsystem
 from helved.emulator import PaidMap
 from helved.emulator.gateway import EmulatedOs
 from helved.kafka.consumer import Follower
@@ -97,6 +98,137 @@ class Example:
     sak: str
     title: str
     decision: dict[str, Any]
+    fagsystem: Fagsystem = Fagsystem.DAGPENGER
+    # The fagområder OS pays the sak under (what the demo shows after OK).
+    fagområder: tuple[str, ...] = ("DP",)
+    expected: str = "OK"  # the final status the demo expects
+
+
+# Client ids of the other senders (UUIDs, fixed so the demo is the same every run).
+_AAP_MELDEKORT = "0b6a3e1c-2f4d-4c5b-9a8e-7d6c5b4a3f21"
+_TS_TILSYN = "1c7b4f2d-3e5a-4d6c-8b9f-8e7d6c5b4a32"
+_TS_LÆREMIDLER = "2d8c5a3e-4f6b-4e7d-9cae-9f8e7d6c5b43"
+_HISTORISK = "3e9d6b4f-5a7c-4f8e-8dbf-af9e8d7c6b54"
+_VALP = "4fae7c5a-6b8d-4a9f-9ec0-b0af9e8d7c65"
+
+
+def other_fagsystems() -> list[Example]:
+    """One decision of each other fagsystem (fagsystemer.md): AAP with an avvent, tiltakspenger
+    with barnetillegg, tilleggsstønader over two fagområder (two Oppdrag, one request),
+    historisk (utbetFrekvens ENG) and valp (paid by its kostnadssted)."""
+    vedtak = "2025-08-20T10:00:00"
+    return [
+        Example(
+            "aap-2001-1",
+            "AAP-2001",
+            "AAP: meldekort 4-15 Aug, 700/day, with an avvent (avregning) 11-15 Aug",
+            {
+                "sakId": "AAP-2001",
+                "behandlingId": "B-1",
+                "ident": IDENT,
+                "vedtakstidspunktet": vedtak,
+                "utbetalinger": [
+                    {"id": _AAP_MELDEKORT, "fom": "2025-08-04", "tom": "2025-08-15", "sats": 700, "utbetaltBeløp": 700}
+                ],
+                "avvent": {"fom": "2025-08-11", "tom": "2025-08-15", "årsak": "AVVENT_AVREGNING"},
+            },
+            Fagsystem.AAP,
+            ("AAP",),
+        ),
+        Example(
+            "tp-3001-1",
+            "TP-3001",
+            "tiltakspenger: meldeperiode 4-15 Aug, 300/day and a barnetillegg of 50/day",
+            {
+                "sakId": "TP-3001",
+                "behandlingId": "B-1",
+                "personident": IDENT,
+                "vedtakstidspunkt": vedtak,
+                "perioder": [
+                    {
+                        "meldeperiode": "M-1",
+                        "fom": "2025-08-04",
+                        "tom": "2025-08-15",
+                        "beløp": 300,
+                        "stønad": "JOBBKLUBB",
+                    },
+                    {
+                        "meldeperiode": "M-1",
+                        "fom": "2025-08-04",
+                        "tom": "2025-08-15",
+                        "beløp": 50,
+                        "stønad": "JOBBKLUBB",
+                        "barnetillegg": True,
+                    },
+                ],
+            },
+            Fagsystem.TILTAKSPENGER,
+            ("TILTPENG",),
+        ),
+        Example(
+            "ts-4001-1",
+            "TS-4001",
+            "tilleggsstønader: tilsyn barn 3000/month and læremidler 500/month: two fagområder, two Oppdrag",
+            {
+                "sakId": "TS-4001",
+                "behandlingId": "B-1",
+                "personident": IDENT,
+                "vedtakstidspunkt": vedtak,
+                "periodetype": "MND",
+                "utbetalinger": [
+                    {
+                        "id": _TS_TILSYN,
+                        "stønad": "TILSYN_BARN_AAP",
+                        "perioder": [{"fom": "2025-08-01", "tom": "2025-09-30", "beløp": 3000}],
+                    },
+                    {
+                        "id": _TS_LÆREMIDLER,
+                        "stønad": "LÆREMIDLER_AAP",
+                        "perioder": [{"fom": "2025-08-01", "tom": "2025-08-31", "beløp": 500}],
+                    },
+                ],
+            },
+            Fagsystem.TILLEGGSSTØNADER,
+            ("TILLSTPB", "TILLSTLM"),
+        ),
+        Example(
+            "hist-5001-1",
+            "H-5001",
+            "historisk: a parykk, 4000 once",
+            {
+                "id": _HISTORISK,
+                "sakId": "H-5001",
+                "behandlingId": "B-1",
+                "personident": IDENT,
+                "stønad": "PARYKK",
+                "vedtakstidspunkt": vedtak,
+                "periodetype": "EN_GANG",
+                "perioder": [{"fom": "2025-08-01", "tom": "2025-08-01", "beløp": 4000}],
+            },
+            Fagsystem.HISTORISK,
+            ("HELSREF",),
+        ),
+        Example(
+            "valp-6001-1",
+            "V-6001",
+            "valp: skolepenger 12000 once, paid by kostnadssted 0315",
+            {
+                "id": _VALP,
+                "sakId": "V-6001",
+                "behandlingId": "B-1",
+                "personIdent": IDENT,
+                "periode": {"fom": "2025-08-01", "tom": "2025-08-31"},
+                "belop": 12000,
+                "tilskuddstype": "SKOLEPENGER",
+                "tiltakskode": "HOYERE_UTDANNING",
+                "kostnadssted": "0315",
+                "saksbehandler": "Z123456",
+                "besluttetTidspunkt": "2025-08-20T08:00:00Z",
+            },
+            Fagsystem.VALP,
+            ("TILSOPP",),
+        ),
+    ]
 
 
 def examples(partitions: int) -> list[Example]:
@@ -160,7 +292,9 @@ def examples(partitions: int) -> list[Example]:
                 meldeperiode("2025-08-04"),
                 saksbehandler="dagpenger",
             ),
+            expected="FEILET",
         ),
+        *other_fagsystems(),
     ]
 
 
@@ -186,7 +320,7 @@ def send_examples(settings: Settings, chosen: list[Example]) -> None:
 
     with ReliableProducer(settings) as producer:
         for ex in chosen:
-            producer.send(OutRecord(settings.topics.dagpenger, ex.key, orjson.dumps(ex.decision)))
+            producer.send(OutRecord(settings.topics.input(ex.fagsystem), ex.key, orjson.dumps(ex.decision)))
         producer.flush_or_raise(30)
 
 
@@ -225,7 +359,7 @@ class Printer:
         self.say(f"{'':8}  {'request':<11}  {'sak':<8}  {'status':<11}  details")
 
     def on_record(self, rec: InRecord, topics: Any) -> None:
-        if rec.topic == topics.dryrun_dp:
+        if rec.topic in topics.dryruns():
             if rec.value is not None and rec.key in self.chosen:
                 self.simulation(rec)
             return
@@ -248,8 +382,12 @@ class Printer:
         if word == "OK" and not status.get("simulering"):
             # What OS paid right after this request's Oppdrag: the bridge may be further already.
             oppdrag = self.oppdrag.get(rec.key)
-            paid = self.os.paid_after(oppdrag, "DP", ex.sak) if oppdrag else self.os.paid("DP", ex.sak)
-            self.payments(ex.sak, paid, indent=" " * 10)
+            for fagområde in ex.fagområder:
+                if oppdrag and len(ex.fagområder) == 1:
+                    paid = self.os.paid_after(oppdrag, fagområde, ex.sak)
+                else:
+                    paid = self.os.paid(fagområde, ex.sak)
+                self.payments(_sak_in(ex, fagområde), paid, indent=" " * 10)
 
     def simulation(self, rec: InRecord) -> None:
         """The dryrun answer as a table: per month, before, after, etterbetaling, feilutbetaling."""
@@ -292,8 +430,9 @@ class Printer:
         self.say(f"  DLQ: {len(self.dlq)} record(s)" + "".join(f"\n    {k}: {e}" for k, e in self.dlq))
         self.say()
         self.say("What OS pays, per sak")
-        for sak in dict.fromkeys(ex.sak for ex in self.chosen.values()):
-            self.payments(sak, self.os.paid("DP", sak), indent="  ")
+        for ex in {(ex.sak, ex.fagområder): ex for ex in self.chosen.values()}.values():
+            for fagområde in ex.fagområder:
+                self.payments(_sak_in(ex, fagområde), self.os.paid(fagområde, ex.sak), indent="  ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +494,8 @@ def run_demo(
         say(f"helved demo: OS bridge started with the OS emulator as OS, state in {stack.os_state_dir}")
         chosen = examples(settings.partitions)
         printer = Printer(out, chosen, stack.os)
-        say(f"helved demo: sending {len(chosen)} dagpenger decisions to {topics.dagpenger}")
+        senders = len({ex.fagsystem for ex in chosen})
+        say(f"helved demo: sending {len(chosen)} decisions of {senders} fagsystems to their input topics")
         say()
         send_examples(settings, chosen)
         printer.sent()
@@ -363,7 +503,7 @@ def run_demo(
         deadline = time.monotonic() + timeout_s
         done = False
         simulation = dryrun_example()
-        with Follower(settings, [topics.status, topics.dlq, topics.oppdrag, topics.dryrun_dp]) as follower:
+        with Follower(settings, [topics.status, topics.dlq, topics.oppdrag, *topics.dryruns()]) as follower:
             while not stopping.is_set():
                 stack.check()
                 for rec in follower.poll(0.1):
@@ -458,13 +598,15 @@ def _kill(stack: Any, workdir: Path | None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-EXPECTED_FINAL = {"dp-1001": "OK", "dp-1005": "OK", "dp-1013": "FEILET"}  # the dryrun too: OK
-
-
 def _as_expected(printer: Printer) -> bool:
-    for key in printer.chosen:
+    """Every example (the dryrun too) ended with the final status it expects."""
+    for key, ex in printer.chosen.items():
         final = printer.statuses.final(key)
-        want = EXPECTED_FINAL[key[:7]]
-        if final is None or final.get("status") != want:
+        if final is None or final.get("status") != ex.expected:
             return False
     return True
+
+
+def _sak_in(ex: Example, fagområde: str) -> str:
+    """How a sak is named in the payment tables: with its fagområde when it has several."""
+    return f"{ex.sak} ({fagområde})" if len(ex.fagområder) > 1 else ex.sak

@@ -5,6 +5,7 @@ and what OS pays (`fagsystemer.md`, settled rules 1-4, 11)."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -291,3 +292,42 @@ def test_the_dates_of_a_valp_decision_are_its_besluttet_tidspunkt_in_oslo():
     (xml,) = oppdrag(out, "k1")
     assert b"<vedtakId>2025-08-20</vedtakId>" in xml
     assert date(2025, 8, 20)
+
+
+# -- `helved replay` and `helved avstemming` over one decision of every other fagsystem -----------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "helved" / "examples" / "fagsystemer.jsonl"
+
+
+def test_replay_of_every_fagsystem_gives_schema_valid_oppdrag_each_confirmed_and_one_avstemming_per_fagomrade(
+    tmp_path: Path,
+) -> None:
+    from helved.cli import main
+    from helved.oppdrag.schema import oppdrag_schema, schema_errors
+
+    out = tmp_path / "out.jsonl"
+    assert main(["replay", str(EXAMPLES), "--emulate-oppdrag", "--out", str(out)]) == 0
+    recs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    inputs = [orjson.loads(line) for line in EXAMPLES.read_bytes().splitlines()]
+    assert {r["topic"] for r in inputs} == {TOPICS.input(f) for f in Fagsystem} - {TOPICS.dagpenger}
+    finals = {r["key"]: r["value"]["status"] for r in recs if r["topic"] == TOPICS.status}
+    assert finals == {r["key"]: "OK" for r in inputs}
+    xmls = [r["value"].encode() for r in recs if r["topic"] == TOPICS.oppdrag]
+    assert len(xmls) == 6  # tilleggsstønader's decision spans two fagområder
+    for xml in xmls:
+        assert schema_errors(oppdrag_schema(), xml) == []
+    receipts = [r for r in recs if r["topic"] == TOPICS.kvittering]
+    assert len(receipts) == 6 and all(b"<alvorlighetsgrad>00<" in r["value"].encode() for r in receipts)
+
+    # grensesnittavstemming of that day: one START/DATA/AVSL per fagområde, all godkjent
+    avstemming = tmp_path / "avstemming.jsonl"
+    args = ["avstemming", "--records", str(out), "--fom", "2025-08-20", "--tom", "2025-08-20", "--out", str(avstemming)]
+    assert main(args) == 0
+    messages = [orjson.loads(line) for line in avstemming.read_bytes().splitlines()]
+    by_fagområde: dict[str, list[str]] = {}
+    for m in messages:
+        by_fagområde.setdefault(m["key"], []).append(m["value"])
+    assert sorted(by_fagområde) == ["AAP", "HELSREF", "TILLSTLM", "TILLSTPB", "TILSOPP", "TILTPENG"]
+    for values in by_fagområde.values():
+        assert [v.split("<aksjonType>")[1][:4] for v in values] == ["STAR", "DATA", "AVSL"]
+        assert "<godkjentAntall>1</godkjentAntall>" in values[1]
