@@ -11,6 +11,7 @@
     ├── CommandError           a CLI command that fails with one line and an exit code (cli_support)
     ├── BrokerUnavailable, TopicMismatch, TopicMissing, DeliveryFailed (UnknownTopic),
     │   BrokerFault            the broker and its topics (kafka.*)
+    ├── Refused, NotSignedIn   an operator action refused with its reason; no valid sign-in (console)
     └── dev and test only: StackFailed (devstack), StateMismatch, Unparseable (emulator),
         SimulatedCrash, SimulationFailure (sim)
 
