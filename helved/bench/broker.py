@@ -307,7 +307,14 @@ def section_drain(cfg: Any, processes: int = 1) -> dict[str, Any]:
                 span = last - first
                 busy = _busy(cpu_first, _cpu_of(pids + broker_pid), span)
                 rss = [peak_rss_mib(pid) for pid in pids]
-            oppdrag = [r.value for r in read_all(stack.settings, [topics.oppdrag]) if r.value is not None]
+            # The sink produces a batch's statuses before its Oppdrag: the last Oppdrag may land a
+            # moment after the last status was read.
+            deadline = time.monotonic() + STALL_TIMEOUT_S
+            while True:
+                oppdrag = [r.value for r in read_all(stack.settings, [topics.oppdrag]) if r.value is not None]
+                if len(oppdrag) >= len(seen) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         finally:
             stack.stop()
     n = len(seen)
