@@ -45,7 +45,7 @@ WORKDIR /var/lib/helved
 USER 10001:10001
 # Bytewax's dataflow API (pipeline: /dataflow, /metrics), helved's own /metrics (bridge, or
 # `helved run` without the API), Bytewax's worker port (cluster peers).
-EXPOSE 3030 9464 9999
+EXPOSE 3030 8090 9464 9999
 # Kubernetes ignores HEALTHCHECK (k8s/ has its own probes); for `docker run` of a long-running
 # command: healthy while the process serves /metrics (see `helved.metrics` for the port).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

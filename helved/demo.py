@@ -3,8 +3,15 @@
 Starts the embedded broker (unless HELVED_BOOTSTRAP_SERVERS names one), creates the topics,
 starts the pipeline (`helved run`, with recovery) and the OS bridge with the OS emulator, sends
 the example decisions below and prints every status as it arrives and, after each OK, what OS
-now pays on the sak. Ctrl-C stops everything in order (pipeline, bridge, broker); `--once`
-stops by itself when every example has its final status.
+now pays on the sak. Ctrl-C stops everything in order (console, pipeline, bridge, broker);
+`--once` stops by itself when every example has its final status.
+
+Without `--once` it also starts the operator console (`helved.console`, issue 16) beside the
+pipeline: an archive on a SQLite file in the working directory following the demo's broker,
+served on a free loopback port, and prints its URL and one token per role, so a newcomer can
+open it and follow a request from the decision to what OS pays. `--once` starts no console (it
+stops as soon as every example is answered: nobody could open it), and so takes no longer than
+before; `--no-console` leaves it out of a run without `--once`.
 
 The examples (realistic dagpenger: 14-day meldeperioder Monday-Sunday, paid on weekdays):
 - SAK-1001: a new sak (one reduced day), then a change sent right behind it (the reduced day
@@ -38,6 +45,7 @@ from helved.config import Settings
 from helved.domain.model import Fagsystem
 from helved.emulator import PaidMap
 from helved.emulator.gateway import EmulatedOs
+from helved.fagsystemer import dagpenger
 from helved.kafka.consumer import Follower
 from helved.kafka.partitioner import key_in_same_partition
 from helved.records import InRecord, OutRecord
@@ -98,7 +106,7 @@ class Example:
     sak: str
     title: str
     decision: dict[str, Any]
-    fagsystem: Fagsystem = Fagsystem.DAGPENGER
+    fagsystem: Fagsystem = dagpenger.FAGSYSTEM
     # The fagområder OS pays the sak under (what the demo shows after OK).
     fagområder: tuple[str, ...] = ("DP",)
     expected: str = "OK"  # the final status the demo expects
@@ -449,9 +457,11 @@ def run_demo(
     keep: bool = False,
     broker_timeout_s: float = 10.0,
     processes: int = 1,
+    console: bool = True,
 ) -> int:
     """The demo; 0 when every example got its expected final status (or it was stopped).
-    `processes` > 1 runs the pipeline as a Bytewax cluster of that many `helved run` processes."""
+    `processes` > 1 runs the pipeline as a Bytewax cluster of that many `helved run` processes.
+    `console`: start the operator console too (never with `once`)."""
     from helved.devstack import Stack, StackFailed
 
     temp = workdir is None
@@ -472,6 +482,7 @@ def run_demo(
     # `helved.cli_support.Interrupts` kills what the stack started and ends it (exit 130).
     stopping = _StopFlag()
     forget_cleanup = on_interrupt(lambda: _kill(stack, workdir if temp and not keep else None))
+    served: Any = None  # the console, when started (helved.console.server.Running)
     try:
         stack.start_broker()
         settings = stack.settings
@@ -492,6 +503,8 @@ def run_demo(
         )
         stack.start_bridge()
         say(f"helved demo: OS bridge started with the OS emulator as OS, state in {stack.os_state_dir}")
+        if console and not once:
+            served = start_console(settings, workdir, say)
         chosen = examples(settings.partitions)
         printer = Printer(out, chosen, stack.os)
         senders = len({ex.fagsystem for ex in chosen})
@@ -526,6 +539,8 @@ def run_demo(
                     say("helved demo: still running; in another terminal try:")
                     say(f"  {env} helved sak SAK-1001 --os-state {stack.os_state_dir}")
                     say(f"  {env} helved send decision.json --wait 30")
+                    if served is not None:
+                        say(f"  open {served.url} (the console; a token above, any NAV ident as your name)")
                     say("helved demo: Ctrl-C stops")
                 if not done and time.monotonic() > deadline:
                     printer.summary()
@@ -539,6 +554,8 @@ def run_demo(
         return 1
     finally:
         stopping.set()  # from here on the clients may see the broker go: their complaints are noise
+        if served is not None:  # first: its archive follows the broker that is about to go
+            served.close()
         for pipeline in stack.pipelines:  # SIGINT, SIGKILL after 1 s: recovery resumes either way
             pipeline.stop(1.0)
         stack.stop()
@@ -548,6 +565,27 @@ def run_demo(
             shutil.rmtree(workdir, ignore_errors=True)
         elif keep:
             say(f"helved demo: kept {workdir}")
+
+
+def start_console(settings: Settings, workdir: Path, say: Any) -> Any:
+    """The operator console beside the demo: its archive in `workdir/console.sqlite` following
+    the demo's broker, served on a free loopback port; prints the URL and the tokens
+    (`HELVED_CONSOLE_OPERATOR_TOKEN` / `HELVED_CONSOLE_VIEWER_TOKEN` fix them). None, after a
+    line saying why, when it cannot start: the demo goes on without it."""
+    try:
+        from helved.console.auth import Tokens
+        from helved.console.server import build, start_in_thread
+
+        tokens = Tokens.from_env()
+        dsn = f"sqlite:///{workdir / 'console.sqlite'}"
+        running = start_in_thread(build(dsn, tokens, settings=settings, say=say))
+    except Exception as exc:  # a missing extra, a bad token setting, a taken port: no console
+        say(f"helved demo: the operator console did not start ({type(exc).__name__}: {exc}); going on without it")
+        return None
+    say(f"helved demo: operator console on {running.url} (archive in {workdir / 'console.sqlite'})")
+    say(f"  operator token: {tokens.operator}")
+    say(f"  viewer token:   {tokens.viewer}")
+    return running
 
 
 class _StopFlag:

@@ -14,6 +14,10 @@ Served:
   itself on `HELVED_METRICS_PORT`.
 - `helved os-emulator` (the OS bridge): on `HELVED_METRICS_PORT` (default 9464; 0 = off).
 
+Consumer lag and readiness are measured in `helved.kafka.progress`: the Kafka source remembers
+the next offset of each partition per batch, and one thread per process reads the partitions'
+high watermarks every `HELVED_LAG_INTERVAL_S` seconds (10; 0 = off). No broker call per record.
+
 | metric | type | labels | what |
 |---|---|---|---|
 | `helved_statuses_total` | counter | fagsystem, status | statuses produced (MOTTATT, HOS_OPPDRAG, OK, FEILET) |
@@ -30,6 +34,14 @@ Served:
 | `helved_restored_states_total` | counter | | sak states restored from the changelog topic at start |
 | `helved_restore_with_new_recovery_dir_total` | counter | | starts that found a new recovery directory while the changelog held history |
 | `helved_bridge_oppdrag_total` | counter | | Oppdrag the OS bridge handed over |
+| `helved_consumer_lag_records` | gauge | topic, partition | records after this process's position in a partition it consumes (high watermark - next offset), read every `HELVED_LAG_INTERVAL_S` |
+| `helved_ready` | gauge | | 1 once the pipeline has resumed and polled every input partition it was given (`helved.kafka.progress`) |
+| `helved_working_day` | gauge | | 1 on a Norwegian working day (Europe/Oslo date), for the alert rules |
+| `helved_oslo_day_start_timestamp_seconds` | gauge | | Unix time of today's 00:00 Europe/Oslo, for the alert rules |
+| `helved_avstemming_last_run_timestamp_seconds` | gauge | | when the last avstemming run was recorded on `helved.avstemt.v1` (the OS bridge; absent until it has read the topic) |
+| `helved_avstemming_fagomrade_last_run_timestamp_seconds` | gauge | fagomrade | the same, per fagområde the run sent messages for |
+| `helved_suspected_double_payments_total` | counter | | Oppdrag the OS bridge handed to OS again after a crash interrupted their first hand-over |
+| `helved_suspected_double_payment_last_timestamp_seconds` | gauge | | when the last of them was handed over again, from the bridge's journal (0: never) |
 
 Counters are per process and start at 0 (use `rate`/`increase`). After a crash the last epoch's
 outputs are produced again, so they are counted again (at-least-once, like the outputs). Oppdrag
@@ -102,6 +114,40 @@ class Metrics:
         self.bridge_oppdrag = Counter(
             "helved_bridge_oppdrag", "Oppdrag the OS bridge handed over to OS", registry=registry
         )
+        self.consumer_lag = Gauge(
+            "helved_consumer_lag_records",
+            "Records after this process's position in a partition it consumes (high watermark - next offset)",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "helved_ready",
+            "1 once the pipeline has resumed and polled every input partition it was given",
+            registry=registry,
+        )
+        self.suspected = Counter(
+            "helved_suspected_double_payments",
+            "Oppdrag handed to OS again after a crash interrupted their first hand-over",
+            registry=registry,
+        )
+        self.suspected_last = Gauge(
+            "helved_suspected_double_payment_last_timestamp_seconds",
+            "Unix time the OS bridge last handed an Oppdrag over again after an interrupted hand-over (0: never)",
+            registry=registry,
+        )
+        working_day = Gauge(
+            "helved_working_day", "1 on a Norwegian working day (Europe/Oslo date), else 0", registry=registry
+        )
+        working_day.set_function(lambda: float(working_day_at(datetime.now(OSLO))))
+        day_start = Gauge(
+            "helved_oslo_day_start_timestamp_seconds",
+            "Unix time of today's 00:00 Europe/Oslo",
+            registry=registry,
+        )
+        day_start.set_function(lambda: oslo_day_start(datetime.now(OSLO)))
+        self._suspected_last = 0.0
+        self._avstemming: tuple[float, dict[str, float]] | None = None
+        registry.register(_AvstemmingRuns(self))
         self._lock = threading.Lock()
         self._in_flight: dict[str, float] = {}  # sak key -> when its Oppdrag was sent (epoch s)
         in_flight = Gauge("helved_oppdrag_in_flight", "Oppdrag awaiting a receipt (this process)", registry=registry)
@@ -173,10 +219,75 @@ class Metrics:
     def handed_over(self, count: int = 1) -> None:
         self.bridge_oppdrag.inc(count)
 
+    def suspected_double_payment(self, at: float) -> None:
+        """The OS bridge handed an Oppdrag over again after an interrupted hand-over, at `at`."""
+        self.suspected.inc()
+        self.suspected_seen(at)
+
+    def suspected_seen(self, at: float) -> None:
+        """The latest such hand-over the bridge's journal holds (at start, and after each)."""
+        with self._lock:
+            if at > self._suspected_last:
+                self._suspected_last = at
+                self.suspected_last.set(at)
+
+    def avstemming_runs(self, last: float | None, by_fagomrade: dict[str, float]) -> None:
+        """What `helved.avstemt.v1` says (the OS bridge, once it has read the topic to its end):
+        when the last run was recorded (None: no run yet, exported as 0) and, per fagområde,
+        the last run that sent messages for it."""
+        with self._lock:
+            self._avstemming = (last or 0.0, dict(by_fagomrade))
+
     def forget(self) -> None:
         """Drop what is in flight (tests; a process starting over)."""
         with self._lock:
             self._in_flight.clear()
+
+
+class _AvstemmingRuns:
+    """`helved_avstemming_*last_run_timestamp_seconds`, exported only once a process has read
+    `helved.avstemt.v1` (`Metrics.avstemming_runs`): a process that has not (the pipeline, or
+    the bridge while it starts) exports nothing rather than a 0 that would read as "never run"."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        known = self._metrics._avstemming
+        if known is None:
+            return
+        last, by_fagomrade = known
+        yield GaugeMetricFamily(
+            "helved_avstemming_last_run_timestamp_seconds",
+            "Unix time the last avstemming run was recorded on helved.avstemt.v1 (0: none)",
+            value=last,
+        )
+        family = GaugeMetricFamily(
+            "helved_avstemming_fagomrade_last_run_timestamp_seconds",
+            "Unix time of the last avstemming run that sent messages for a fagområde",
+            labels=["fagomrade"],
+        )
+        for fagomrade, at in sorted(by_fagomrade.items()):
+            family.add_metric([fagomrade], at)
+        yield family
+
+
+def working_day_at(t: datetime) -> bool:
+    """`t`'s Europe/Oslo date is a Norwegian working day (helved.domain.avstemming's calendar)."""
+    from helved.domain.avstemming import is_working_day
+
+    return is_working_day(t.astimezone(OSLO).date())
+
+
+def oslo_day_start(t: datetime) -> float:
+    """Unix time of 00:00 Europe/Oslo on `t`'s Oslo date."""
+    local = t.astimezone(OSLO)
+    return datetime(local.year, local.month, local.day, tzinfo=OSLO).timestamp()
 
 
 def os_open_at(t: datetime) -> bool:

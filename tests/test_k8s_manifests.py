@@ -29,6 +29,7 @@ K8S = ROOT / "k8s"
 # The oldest Kubernetes the manifests are meant for (kubernetes-validate bundles 1.25 and up).
 K8S_VERSION = "1.30"
 CREDENTIALS_SECRET = "helved-kafka-credentials"
+CONSOLE_SECRET = "helved-console"
 VARIANTS = {"base": K8S / "base", "test-cluster": K8S / "overlays" / "test-cluster"}
 
 
@@ -102,9 +103,11 @@ def test_every_object_validates_against_the_kubernetes_schemas(variant):
             "ConfigMap",
             "CronJob",
             "Deployment",
+            "Deployment",
             "PersistentVolumeClaim",
             "PodDisruptionBudget",
             "PrometheusRule",
+            "Service",
             "Service",
             "ServiceAccount",
             "StatefulSet",
@@ -138,9 +141,11 @@ def test_workload_selectors_match_their_pods(variant):
         assert selects(w["spec"]["selector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
     pipeline = one(objects(variant), "StatefulSet", "helved-pipeline")
     bridge = one(objects(variant), "Deployment", "helved-os-bridge")
-    # The two workloads' selectors must not overlap, or the controllers fight over pods.
-    assert not selects(pipeline["spec"]["selector"]["matchLabels"], bridge["spec"]["template"]["metadata"]["labels"])
-    assert not selects(bridge["spec"]["selector"]["matchLabels"], pipeline["spec"]["template"]["metadata"]["labels"])
+    console = one(objects(variant), "Deployment", "helved-console")
+    # The workloads' selectors must not overlap, or the controllers fight over pods.
+    for a, b in ((pipeline, bridge), (pipeline, console), (bridge, console)):
+        assert not selects(a["spec"]["selector"]["matchLabels"], b["spec"]["template"]["metadata"]["labels"])
+        assert not selects(b["spec"]["selector"]["matchLabels"], a["spec"]["template"]["metadata"]["labels"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +206,9 @@ def test_every_reference_resolves(variant):
             for e in c.get("env") or []:
                 ref = (e.get("valueFrom") or {}).get("secretKeyRef")
                 if ref:
-                    assert ref["name"] == CREDENTIALS_SECRET
+                    # The Kafka credentials, and the console's own Secret for the console only.
+                    allowed = {CREDENTIALS_SECRET} | ({CONSOLE_SECRET} if c["name"] == "console" else set())
+                    assert ref["name"] in allowed, f"{c['name']}: {e['name']} from Secret {ref['name']}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,11 +247,68 @@ def test_the_pipeline_api_serves_the_probes_from_a_writable_cache(variant):
     port = int(env["BYTEWAX_DATAFLOW_API_PORT"]["value"])
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert ports["api"] == port
-    for probe in (main["livenessProbe"], main["readinessProbe"]):
-        assert probe["httpGet"]["port"] == "api" and probe["httpGet"]["path"] == "/dataflow"
+    probe = main["livenessProbe"]
+    assert probe["httpGet"]["port"] == "api" and probe["httpGet"]["path"] == "/dataflow"
     # The API writes dataflow.json there at start and dies if it cannot.
     cache = env["BYTEWAX_DATAFLOW_API_CACHE_PATH"]["value"]
     assert cache in {m["mountPath"] for m in main["volumeMounts"]}
+
+
+def test_the_pipeline_is_ready_when_it_has_resumed_and_polled(variant, tmp_path):
+    """Readiness is helved's ready file (helved.kafka.progress; tests/ops/test_progress.py runs
+    it in a real cluster), not Bytewax's API, which answers before the cluster has formed."""
+    objs = objects(variant)
+    sts = one(objs, "StatefulSet", "helved-pipeline")
+    main = container(sts, "pipeline")
+    ready_file = env_of(main)["HELVED_READY_FILE"]["value"]
+    assert main["readinessProbe"]["exec"]["command"] == ["test", "-f", ready_file]
+    assert "httpGet" not in main["readinessProbe"]
+    # On a writable volume of the container (an emptyDir: it outlives a restart) ...
+    mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
+    (mount,) = [path for path in mounts if ready_file.startswith(path.rstrip("/") + "/")]
+    volumes = {v["name"]: v for v in pod_spec(sts)["volumes"]}
+    assert "emptyDir" in volumes[mounts[mount]]
+    # ... so the script removes the last life's file before Bytewax starts.
+    stale = tmp_path / "ready"
+    stale.write_text("ready\n")
+    run_main_script(objs, "helved-pipeline-0", tmp_path, HELVED_READY_FILE=str(stale))
+    assert not stale.exists()
+
+
+def test_the_console_runs_as_written_behind_its_service(variant):
+    objs = objects(variant)
+    console = one(objs, "Deployment", "helved-console")
+    (c,) = pod_spec(console)["containers"]
+    args = parse_helved(expand(c, c["command"] + (c.get("args") or []), config(objs)))
+    assert args.command == "console" and args.host == "0.0.0.0" and not args.sample
+    # The DSN holds a password: from the Secret through HELVED_CONSOLE_DSN, never on the command line.
+    assert args.dsn is None
+    env = env_of(c)
+    for name, key in (
+        ("HELVED_CONSOLE_DSN", "dsn"),
+        ("HELVED_CONSOLE_VIEWER_TOKEN", "viewer-token"),
+        ("HELVED_CONSOLE_OPERATOR_TOKEN", "operator-token"),
+    ):
+        assert env[name]["valueFrom"] == {"secretKeyRef": {"name": CONSOLE_SECRET, "key": key}}, name
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["http"] == args.port
+    for probe in (c["readinessProbe"], c["livenessProbe"]):
+        assert probe["tcpSocket"]["port"] == "http"
+    service = one(objs, "Service", "helved-console")
+    assert selects(service["spec"]["selector"], console["spec"]["template"]["metadata"]["labels"])
+    assert not selects(service["spec"]["selector"], one(objs, "StatefulSet")["spec"]["template"]["metadata"]["labels"])
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] in ("http", args.port)
+    assert console["spec"]["replicas"] == 1  # sign-in sessions live in the process
+
+
+def test_the_console_check_catches_a_dsn_on_the_command_line(variant):
+    """The parse above sees flags: a `--dsn` would show up (and so would a flag that does not exist)."""
+    objs = objects(variant)
+    (c,) = pod_spec(one(objs, "Deployment", "helved-console"))["containers"]
+    assert parse_helved([*c["command"], "--dsn", "postgresql://u:p@db/helved"]).dsn is not None
+    with pytest.raises(DoesNotParse):
+        parse_helved([*c["command"], "--listen", "0.0.0.0"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,8 +375,10 @@ def test_the_disruption_budget_selects_the_pipeline_pods(variant):
     selector = pdb["spec"]["selector"]["matchLabels"]
     pipeline = one(objs, "StatefulSet", "helved-pipeline")
     bridge = one(objs, "Deployment", "helved-os-bridge")
+    console = one(objs, "Deployment", "helved-console")
     assert selects(selector, pipeline["spec"]["template"]["metadata"]["labels"])
     assert not selects(selector, bridge["spec"]["template"]["metadata"]["labels"])
+    assert not selects(selector, console["spec"]["template"]["metadata"]["labels"])
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
@@ -418,6 +484,8 @@ def helved_commands(objs: list[Obj]) -> list[tuple[str, list[str]]]:
                     continue
                 if command[0] == "helved":
                     found.append((f"{where} {probe}", command))
+                elif command[0] == "test":
+                    assert command[1] == "-f" and len(command) == 3, f"{where} {probe}: {command}"
                 else:
                     assert command[:2] == ["python", "-c"], f"{where} {probe}: {command}"
                     compile(command[2], f"{where} {probe}", "exec")
@@ -427,7 +495,7 @@ def helved_commands(objs: list[Obj]) -> list[tuple[str, list[str]]]:
 def test_every_helved_command_in_k8s_parses_with_helveds_own_parser(variant):
     commands = helved_commands(objects(variant))
     wheres = {where for where, _ in commands}
-    assert wheres >= {"helved-os-bridge/os-bridge", "helved-pipeline/check-topics"}
+    assert wheres >= {"helved-os-bridge/os-bridge", "helved-pipeline/check-topics", "helved-console/console"}
     # Every container of every pod-running object is looked at (CronJobs too).
     kinds = {o["kind"] for o in objects(variant)}
     if "CronJob" in kinds:

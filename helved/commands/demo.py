@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
             keep=args.keep,
             broker_timeout_s=args.broker_timeout,
             processes=args.processes,
+            console=not args.no_console,
         )
     except (BrokerUnavailable, TopicMismatch) as exc:
         print(f"helved demo: {exc}", file=sys.stderr)
@@ -39,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Starts the embedded Kafka broker unless HELVED_BOOTSTRAP_SERVERS names one, creates the "
             "topics, starts the pipeline (helved run, with recovery) and the OS bridge with the OS "
-            "emulator, sends example dagpenger decisions and prints their statuses and what OS pays."
+            "emulator, sends example dagpenger decisions and prints their statuses and what OS pays. "
+            "Without --once it also starts the operator console on a free loopback port and prints "
+            "its URL and tokens."
         ),
     )
     p.add_argument(
@@ -65,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the pipeline as a Bytewax cluster of N helved run processes on loopback (default 1)",
     )
     p.add_argument("--keep", action="store_true", help="keep the working directory (logs) afterwards")
+    p.add_argument(
+        "--no-console", action="store_true", help="do not start the operator console (--once never starts it)"
+    )
     p.add_argument(
         "--broker-timeout",
         type=float,

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         watch_interval_s,
     )
     from helved.kafka.producer import UnknownTopic
+    from helved.kafka.progress import lag_interval_s
     from helved.os.bridge import BatchResult, run_bridge
 
     stop = threading.Event()
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc), 2) from None
         try:
             watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the bridge's watcher
+            lag_interval_s()  # HELVED_LAG_INTERVAL_S, read by the bridge's consumer lag
             metrics_port = metrics.port_from_env()
         except ValueError as exc:
             raise CommandError(str(exc), 2) from None

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         stopped_line,
         watch_interval_s,
     )
+    from helved.kafka.progress import lag_interval_s
     from helved.metrics import port_from_env
     from helved.startup import RecoveryDirError, run_pipeline
     from helved.startup import log as startup_log
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if args.recovery_parts is not None:
             settings = dataclasses.replace(settings, recovery_parts=args.recovery_parts)
         watch_interval_s()  # HELVED_TOPIC_WATCH_S, read by the watcher
+        lag_interval_s()  # HELVED_LAG_INTERVAL_S, read by the Kafka source's consumer lag
         port_from_env()  # HELVED_METRICS_PORT, read by run_pipeline
     except ValueError as exc:
         print(f"helved run: {exc}", file=sys.stderr)

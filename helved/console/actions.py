@@ -6,9 +6,17 @@ entry on `helved.audit.v1` (who, when, what, why, the target record's topic/part
 and, for a manual receipt, the receipt on `helved.kvittering.v1` as OS's side would put it there.
 Reading a detail view with idents shown is audited the same way (`audit_read`).
 
-Built: (2) a manual receipt (00, or 04 with a text) for an Oppdrag in flight whose receipt was
-lost; (3) mark a FEILET as handled. Not built: (1) resend an Oppdrag and (4) resubmit from the
-DLQ, which need the bridge and the pipeline to act on such records.
+The actions:
+(1) `resend`: the OS bridge hands an Oppdrag in flight to OS again. The console writes only the
+    audit entry (action `resend`, the Oppdrag's position, `details.sha256` of its value); the
+    bridge reads the audit topic and acts on each such entry once (`helved.os.bridge`).
+(2) `manual_receipt`: a receipt (00, or 04 with a text) for an Oppdrag in flight whose receipt was
+    lost, on the kvittering topic as OS's side would put it there.
+(3) `mark_handled`: a FEILET is dealt with (the dashboard stops showing it).
+(4) `resubmit`: a corrected request from the DLQ, produced to the sender's input topic (the DLQ
+    record's `src-topic` header) under the request's original key, with headers `resubmission`
+    (the audit entry's id), `resubmitted-from` (the DLQ record's topic:partition:offset) and
+    `resubmitted-by`; the pipeline reads it as any request.
 
 Audit entry (JSON, the audit record's value; key = the sak key's JSON text, or the target's key):
     {"id", "action", "who", "role", "when", "reason",
@@ -18,6 +26,7 @@ Audit entry (JSON, the audit record's value; key = the sak key's JSON text, or t
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,6 +44,11 @@ from helved.records import InRecord, OutRecord
 
 MAX_REASON = 2000
 RECEIPT_CODES = ("00", "04")
+# A corrected request is at most what a DLQ record keeps of a value (helved.flow.encode).
+MAX_REQUEST_BYTES = 512 * 1024
+# A second resend of one Oppdrag is refused until this long after the last one.
+RESEND_AGAIN_MS = 15 * 60_000
+MAX_CHANGED_PATHS = 50
 
 
 class Refused(HelvedError):
@@ -222,6 +236,139 @@ class Actions:
         self.publisher.publish([audit, receipt])
         return entry
 
+    # -- (1) resend an Oppdrag in flight ----------------------------------------------------------
+
+    def resend(self, user: User, rid: int, reason: str | None) -> dict[str, Any]:
+        """Ask the OS bridge to hand an Oppdrag in flight to OS again (OS never got it, or lost
+        it). The audit entry is the request: the bridge acts on it once.
+
+        Refused unless the record is an Oppdrag (not a replayed copy) with no receipt archived,
+        and within `RESEND_AGAIN_MS` of an earlier resend of it."""
+        self._operator(user)
+        why = self._reason(reason)
+        target = self._target(rid)
+        if target["kind"] != "oppdrag" or not target.get("body"):
+            raise Refused(f"record {rid} is not an Oppdrag (it is a {target['kind']} record)")
+        if target["replay"]:
+            raise Refused(f"record {rid} is a replayed copy of an earlier Oppdrag: act on the first one")
+        now = self.clock()
+        with self.archive.engine.connect() as conn:
+            receipts = queries.receipts_of(conn, target)
+            earlier = queries.audit_entries(conn, "resend", {queries.ref_of(target)})
+            value = queries.value_bytes(conn, rid)
+        if receipts:
+            grades = ", ".join(sorted({r["code"] or "?" for r in receipts}))
+            raise Refused(f"the Oppdrag is not in flight: it has a receipt ({grades})")
+        if earlier and now - int(earlier[-1]["recordTime"] or 0) < RESEND_AGAIN_MS:
+            last = earlier[-1]
+            raise Refused(
+                f"a resend was asked by {last.get('who')} at {last.get('when')}: the bridge hands the Oppdrag to "
+                f"OS once per resend; wait for OS's receipt (or add a manual receipt if OS booked it), and "
+                f"ask again at the earliest {RESEND_AGAIN_MS // 60_000} minutes after the last"
+            )
+        digest = hashlib.sha256(value or b"").hexdigest()
+        entry, audit = self._entry(user, "resend", why, target, {"sha256": digest})
+        self.publisher.publish([audit])
+        return entry
+
+    # -- (4) resubmit a corrected request from the DLQ --------------------------------------------
+
+    def resubmit(self, user: User, rid: int, value: str | bytes | None, reason: str | None) -> dict[str, Any]:
+        """Produce a corrected request from DLQ record `rid` to its sender's input topic.
+
+        Refused unless the DLQ record holds a request (its `src-topic` is a sender's input
+        topic: not a receipt, not a record of another topic), has a key, is not a replayed copy
+        and was not resubmitted before; and unless `value` is a JSON object the sender's own
+        parser accepts (what it rejects would only come back to the DLQ). The audit entry names
+        the DLQ record and, in `details`, the input topic, the DLQ's error code, the JSON paths
+        the correction changed and the sha256 of the value produced (not the value: it holds
+        the person's ident)."""
+        from helved import fagsystemer
+        from helved.errors import RequestRejected
+        from helved.oslo import record_time
+
+        self._operator(user)
+        why = self._reason(reason)
+        target = self._target(rid)
+        if target["kind"] != "dlq":
+            raise Refused(f"record {rid} is not a DLQ record (it is a {target['kind']} record)")
+        if target["replay"]:
+            raise Refused(f"record {rid} is a replayed copy of an earlier DLQ record: act on the first one")
+        headers = _first_headers(target["headers"])
+        src = headers.get("src-topic")
+        inputs = self.topics.inputs()
+        error = target["code"] or (headers.get("error") or "").split(":", 1)[0] or "no error header"
+        if src not in inputs:
+            if src == self.topics.kvittering:
+                what = "a receipt"
+            elif src:
+                what = f"a record of {src}"
+            else:
+                what = "a record without provenance headers"
+            raise Refused(
+                f"record {rid} is not a request: it is {what} the pipeline put on the DLQ ({error}); only a "
+                "request can be resubmitted, to its sender's input topic"
+            )
+        key = target["key"]
+        if not key:
+            raise Refused(
+                f"record {rid} is a request without a key ({error}): a resubmission goes under the request's "
+                "original key; the sender must send it again with one"
+            )
+        with self.archive.engine.connect() as conn:
+            given = queries.audit_entries(conn, "resubmit", {queries.ref_of(target)})
+            original = queries.value_bytes(conn, rid)
+        if given:
+            raise Refused(f"already resubmitted by {given[0].get('who')} at {given[0].get('when')}")
+        raw = value.encode("utf-8") if isinstance(value, str) else (value or b"")
+        if not raw.strip():
+            raise Refused("the corrected request is empty", 400)
+        if len(raw) > MAX_REQUEST_BYTES:
+            raise Refused(f"the corrected request is larger than {MAX_REQUEST_BYTES} bytes", 400)
+        try:
+            corrected = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise Refused(f"the corrected request is not JSON: {exc}", 400) from None
+        if not isinstance(corrected, dict):
+            raise Refused("the corrected request is not a JSON object", 400)
+        now = self.clock()
+        fagsystem = inputs[src]
+        try:
+            fagsystemer.contract(fagsystem).parse(corrected, original_key=key, avstemming=record_time(now))
+        except RequestRejected as err:
+            raise Refused(f"{fagsystem.value} would reject the corrected request again: {err.msg}", 400) from None
+        except Exception as exc:  # the parser failed: it would fail in the pipeline too
+            raise Refused(
+                f"{fagsystem.value}'s parser fails on the corrected request: {type(exc).__name__}", 400
+            ) from None
+        try:
+            before = orjson.loads(original) if original else None
+            changed = changed_paths(before, corrected)
+        except orjson.JSONDecodeError:
+            changed = ["$"]  # the original was not JSON
+        body = orjson.dumps(corrected)
+        details = {
+            "topic": src,
+            "fagsystem": fagsystem.value,
+            "error": error,
+            "changed": changed,
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        entry, audit = self._entry(user, "resubmit", why, target, details)
+        request = OutRecord(
+            src,
+            key,
+            body,
+            (
+                ("resubmission", entry["id"].encode()),
+                ("resubmitted-from", queries.ref_of(target).encode()),
+                ("resubmitted-by", user.name.encode()),
+            ),
+            now,
+        )
+        self.publisher.publish([audit, request])
+        return entry
+
     # -- audited reads ----------------------------------------------------------------------------
 
     def audit_read(self, user: User, rid: int, reason: str | None) -> dict[str, Any]:
@@ -231,6 +378,38 @@ class Actions:
         entry, rec = self._entry(user, "read-ident", why, target)
         self.publisher.publish([rec])
         return entry
+
+
+def _first_headers(headers: Sequence[Sequence[str]] | None) -> dict[str, str]:
+    """A record's headers by name, the first of each name (helved's own come first)."""
+    out: dict[str, str] = {}
+    for name, value in headers or []:
+        out.setdefault(name, value)
+    return out
+
+
+def changed_paths(before: Any, after: Any, path: str = "$") -> list[str]:
+    """The JSON paths (`$.utbetalinger[3].sats`) where `after` differs from `before`: the
+    leaves that changed, were added or removed; at most `MAX_CHANGED_PATHS`."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, p: str) -> None:
+        if len(out) >= MAX_CHANGED_PATHS:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in [*a, *(k for k in b if k not in a)]:
+                walk(a.get(k, _MISSING), b.get(k, _MISSING), f"{p}.{k}")
+        elif isinstance(a, list) and isinstance(b, list):
+            for i in range(max(len(a), len(b))):
+                walk(a[i] if i < len(a) else _MISSING, b[i] if i < len(b) else _MISSING, f"{p}[{i}]")
+        elif a is _MISSING or b is _MISSING or type(a) is not type(b) or a != b:
+            out.append(p)
+
+    walk(before, after, path)
+    return out
+
+
+_MISSING = object()
 
 
 # OS pads its fixed-width mmel fields with spaces (receivers trim); alvorlighetsgrad is not

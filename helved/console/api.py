@@ -12,6 +12,8 @@ OpenAPI description at `/openapi.json` and `/docs`. Every page and call needs a 
     GET  /api/audit                      the audit log
     POST /api/actions/mark-handled       {"recordId", "reason"}: a FEILET is dealt with (operator)
     POST /api/actions/manual-receipt     {"recordId", "code", "text", "reason"} (operator)
+    POST /api/actions/resend             {"recordId", "reason"}: the OS bridge hands an Oppdrag in flight to OS again (operator)
+    POST /api/actions/resubmit           {"recordId", "value", "reason"}: a corrected request from the DLQ (operator)
 
 Security: a session cookie (HttpOnly, SameSite=Strict) or a bearer token; forms and cookie
 POSTs carry the session's CSRF token and must come from this origin; responses carry a Content
@@ -74,6 +76,10 @@ class ActionIn(BaseModel):
 class ReceiptIn(ActionIn):
     code: str = Field("00", description="00, or 04 with a text")
     text: str | None = Field(None, description="beskrMelding; required with 04")
+
+
+class ResubmitIn(ActionIn):
+    value: Any = Field(description="the corrected request: a JSON object")
 
 
 class RevealIn(BaseModel):
@@ -274,6 +280,7 @@ def create_app(
             return None
         for k in o["receipts"]:
             k["manual"] = any(h[0] == "manual-receipt" for h in k["headers"])
+            k["resend"] = any(h[0] == "resend" for h in k["headers"])
         return o
 
     # -- public -----------------------------------------------------------------------------------
@@ -427,9 +434,30 @@ def create_app(
             request, u, lambda user: actions.manual_receipt(user, body.recordId, body.code, body.reason, body.text)
         )
 
+    @app.post("/api/actions/resend", tags=["act"])
+    def api_resend(u: SignedIn, body: ActionIn, request: Request) -> Any:
+        """Ask the OS bridge to hand an Oppdrag in flight to OS again (operator): it acts on the
+        audit entry returned, once."""
+        return _act(request, u, lambda user: actions.resend(user, body.recordId, body.reason))
+
+    @app.post("/api/actions/resubmit", tags=["act"])
+    def api_resubmit(u: SignedIn, body: ResubmitIn, request: Request) -> Any:
+        """Resubmit a corrected request from a DLQ record to its sender's input topic, under its
+        original key (operator). `value` is the corrected request (a JSON object)."""
+        import orjson
+
+        return _act(
+            request, u, lambda user: actions.resubmit(user, body.recordId, orjson.dumps(body.value), body.reason)
+        )
+
     # -- pages ------------------------------------------------------------------------------------
 
-    DONE = {"handled": "Marked handled; the audit log has it.", "receipt": "Manual receipt sent to OS's receipt topic."}
+    DONE = {
+        "handled": "Marked handled; the audit log has it.",
+        "receipt": "Manual receipt sent to OS's receipt topic.",
+        "resend": "Resend asked: the OS bridge hands the Oppdrag to OS again once it reads the audit entry.",
+        "resubmitted": "The corrected request went to the sender's input topic under its key; the audit log has it.",
+    }
 
     @app.get("/", include_in_schema=False)
     def dashboard_page(u: SignedIn, request: Request, done: str | None = None) -> HTMLResponse:
@@ -462,17 +490,54 @@ def create_app(
         require_csrf(request, u[1], f.get("csrf"))
         return await run_in_threadpool(messages_page, request, u, f)
 
-    def message_page(request: Request, u: tuple[User, Session | None], rid: int, revealed: bool) -> HTMLResponse:
+    def message_page(
+        request: Request,
+        u: tuple[User, Session | None],
+        rid: int,
+        revealed: bool,
+        *,
+        flash: str | None = None,
+        flash_kind: str | None = None,
+        status: int = 200,
+        edited: str | None = None,
+    ) -> HTMLResponse:
+        """A record's detail. A DLQ record of a request, revealed, for an operator: the form
+        that resubmits it corrected (its editor holds the value as it is, or `edited`)."""
         user, session = u
         r = queries.record(archive, rid)
         if r is None:
             raise HTTPException(404, "no such record")
         fmt, text = pretty(r["body"])
-        return page(request, "message.html", user, session, r=r, fmt=fmt, text=text, revealed=revealed)
+        with archive.engine.connect() as conn:
+            audit = queries.audit_entries(conn, refs={queries.ref_of(r)})
+        resubmit = None
+        if r["kind"] == "dlq":
+            src = next((v for n, v in r["headers"] if n == "src-topic"), None)
+            inputs = archive.topics.inputs()
+            resubmit = {
+                "request": src in inputs and bool(r["key"]),
+                "topic": src,
+                "why": (
+                    None
+                    if src in inputs and r["key"]
+                    else "a request without a key"
+                    if src in inputs
+                    else "a receipt"
+                    if src == archive.topics.kvittering
+                    else f"a record of {src or 'an unknown topic'}"
+                ),
+                # the editor: the operator's own edit, or the value as it is only once revealed
+                "value": edited if edited is not None else (text if revealed and fmt in ("json", "text") else ""),
+                "open": user.operator and (revealed or edited is not None),
+            }
+        return page(
+            request, "message.html", user, session, status, r=r, fmt=fmt, text=text, revealed=revealed, audit=audit,
+            resubmit=resubmit, flash=flash, flash_kind=flash_kind,
+        )  # fmt: skip
 
     @app.get("/messages/{rid}", include_in_schema=False)
-    def message_get(u: SignedIn, rid: int, request: Request) -> HTMLResponse:
-        return message_page(request, u, rid, revealed=False)
+    def message_get(u: SignedIn, rid: int, request: Request, done: str | None = None) -> HTMLResponse:
+        return message_page(request, u, rid, revealed=False, flash=DONE.get(done or ""))
 
     @app.post("/messages/{rid}/reveal", include_in_schema=False)
     async def message_reveal(rid: int, request: Request) -> HTMLResponse:
@@ -535,6 +600,33 @@ def create_app(
         return await page_action(
             request, lambda user, f: actions.mark_handled(user, _rid(f), f.get("reason")), "handled"
         )
+
+    @app.post("/actions/resend", include_in_schema=False)
+    async def resend_page(request: Request) -> Response:
+        return await page_action(request, lambda user, f: actions.resend(user, _rid(f), f.get("reason")), "resend")
+
+    @app.post("/actions/resubmit", include_in_schema=False)
+    async def resubmit_page(request: Request) -> Response:
+        """On refusal the DLQ record's page again with the operator's edit kept in the editor
+        (what they typed; the archived value stays masked: no read without its audit entry)."""
+        u = who(request)
+        f = await form(request)
+        require_csrf(request, u[1], f.get("csrf"))
+        try:
+            rid = _rid(f)
+            await run_in_threadpool(actions.resubmit, u[0], rid, f.get("value", ""), f.get("reason"))
+        except Refused as exc:
+            if exc.status in (403, 404) or not u[0].operator or not f.get("record", "").isdigit():
+                return refused_page(request, u[0], u[1], exc, "/messages?kind=dlq")
+            refused = exc
+        else:
+            return RedirectResponse(f"/messages/{rid}?done=resubmitted", status_code=303)
+        return await run_in_threadpool(
+            lambda: message_page(
+                request, u, int(f["record"]), False, flash=refused.reason, flash_kind="error", status=refused.status,
+                edited=f.get("value", ""),
+            )
+        )  # fmt: skip
 
     @app.post("/actions/manual-receipt", include_in_schema=False)
     async def manual_receipt_page(request: Request) -> Response:

@@ -334,6 +334,13 @@ def derive(rec: InRecord, tmap: TopicMap) -> dict[str, Any]:
         ):
             data = b"\x00" if part is None else b"\x01" + part.encode("utf-8", errors="replace")
             h.update(len(data).to_bytes(4, "big") + data)
+        # An operator's action makes records with the provenance (and maybe the value) of an
+        # earlier one: a receipt after a resend, a manual receipt. Their action id tells them
+        # from a replay (added only when present: other records keep their fingerprints).
+        for name in ("resend", "manual-receipt"):
+            if name in headers:
+                data = name.encode() + b"=" + headers[name].encode("utf-8", errors="replace")
+                h.update(len(data).to_bytes(4, "big") + data)
         value = b"\x00" if rec.value is None else b"\x01" + rec.value
         h.update(len(value).to_bytes(8, "big") + value)
         fingerprint = h.hexdigest()

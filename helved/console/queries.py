@@ -136,14 +136,57 @@ def in_flight(conn: sa.Connection, older_than_ms: int | None = None, limit: int 
 # The dashboard
 
 
+def _latest_status_ids(conn: sa.Connection, keys: set[str]) -> dict[str, int]:
+    """The id of the newest status record of each request key."""
+    if not keys:
+        return {}
+    q = (
+        sa.select(R.c.original_key, sa.func.max(R.c.id))
+        .where(R.c.kind == "status")
+        .where(R.c.replay.is_(False))
+        .where(R.c.original_key.in_(keys))
+        .group_by(R.c.original_key)
+    )
+    return {k: int(i) for k, i in conn.execute(q)}
+
+
+def recent_requests(conn: sa.Connection, limit: int = 12) -> list[dict[str, Any]]:
+    """The newest requests (not dryruns' answers), each with its latest status: where a
+    newcomer starts following one to its sak."""
+    rows = [
+        row_dict(r, body=False)
+        for r in conn.execute(
+            sa.select(R).where(R.c.kind == "request").where(R.c.replay.is_(False)).order_by(R.c.id.desc()).limit(limit)
+        )
+    ]
+    keys = {r["originalKey"] for r in rows if r["originalKey"]}
+    latest = _latest_status_ids(conn, keys)
+    status: dict[int, str | None] = {}
+    if latest:
+        status = {
+            int(i): st for i, st in conn.execute(sa.select(R.c.id, R.c.status).where(R.c.id.in_(set(latest.values()))))
+        }
+    for r in rows:
+        sid = latest.get(r["originalKey"] or "")
+        r["latest"] = status.get(sid) if sid is not None else None
+    return rows
+
+
 def dashboard(archive: Archive, now_ms: int, *, flight_ms: int = HOUR_MS) -> dict[str, Any]:
     """What an operator looks at first.
 
-    - `feilet`: FEILET statuses nobody has marked handled yet, newest first;
-    - `stuck`: Oppdrag without a receipt for over `flight_ms` (an hour), oldest first;
-    - `requests`: requests per fagsystem by their latest status;
+    - `feilet`: FEILET statuses nobody has marked handled yet and no later status of the same
+      request key superseded (a resubmission from the DLQ), newest first;
+    - `stuck`: Oppdrag without a receipt for over `flight_ms` (an hour) counted inside OS's
+      opening hours (06-21 Europe/Oslo, Norwegian working days; `checks.open_ms`), oldest first;
+    - `mismatches`: pending/confirmed utbetalinger that disagree with the receipts
+      (`checks.pending_mismatches`); `doubles`: suspected double payments
+      (`checks.double_payments`, the rule there);
+    - `requests`: requests per fagsystem by their latest status; `recent`: the latest requests;
     - `avstemming`: the last grensesnittavstemming per fagområde (from the avstemt topic);
     - `dlq`: records on the DLQ; `archive`: records archived, the newest record's time."""
+    from helved.console import checks
+
     with archive.engine.connect() as conn:
         handled = handled_refs(conn)
         q = (
@@ -161,7 +204,12 @@ def dashboard(archive: Archive, now_ms: int, *, flight_ms: int = HOUR_MS) -> dic
             err = (_json(d.pop("body")) or {}).get("error") or {}
             d["error"] = err if isinstance(err, dict) else {}
             feilet.append(d)
-        stuck = in_flight(conn, now_ms - flight_ms)
+        later = _latest_status_ids(conn, {f["originalKey"] for f in feilet if f["originalKey"]})
+        feilet = [f for f in feilet if later.get(f["originalKey"], f["id"]) <= f["id"]]
+        stuck = checks.stuck(in_flight(conn, now_ms - flight_ms, limit=1000), now_ms, flight_ms)
+        mismatches = checks.pending_mismatches(conn, now_ms)
+        doubles = checks.double_payments(conn)
+        recent = recent_requests(conn)
 
         last = (
             sa.select(sa.func.max(R.c.id).label("id"))
@@ -209,6 +257,9 @@ def dashboard(archive: Archive, now_ms: int, *, flight_ms: int = HOUR_MS) -> dic
     return {
         "feilet": feilet,
         "stuck": stuck,
+        "mismatches": mismatches,
+        "doubles": doubles,
+        "recent": recent,
         "requests": {k: dict(sorted(v.items())) for k, v in sorted(requests.items())},
         "avstemming": [per_fagomrade[k] for k in sorted(per_fagomrade)],
         "dlq": int(dlq),
@@ -287,6 +338,14 @@ def record(archive: Archive, rid: int) -> dict[str, Any] | None:
         return None if row is None else row_dict(row)
 
 
+def value_bytes(conn: sa.Connection, rid: int) -> bytes | None:
+    """Record `rid`'s value exactly as it was on the topic (None: a tombstone, or no record)."""
+    from helved.console.archive import value_of
+
+    row = conn.execute(sa.select(R.c.body, R.c.raw, R.c.tombstone).where(R.c.id == rid)).one_or_none()
+    return None if row is None else value_of(dict(row._mapping))
+
+
 def record_at(archive: Archive, topic: str, partition: int, offset: int) -> dict[str, Any] | None:
     with archive.engine.connect() as conn:
         row = conn.execute(
@@ -347,8 +406,12 @@ def sak(archive: Archive, sak_id: str, fagsystem: str) -> dict[str, Any]:
 
     def story(okey: str) -> dict[str, Any]:
         return requests.setdefault(
-            okey, {"originalKey": okey, "request": None, "statuses": [], "oppdrag": [], "dryrun": [], "dlq": []}
-        )
+            okey,
+            {
+                "originalKey": okey, "request": None, "resubmissions": [], "statuses": [], "oppdrag": [],
+                "dryrun": [], "dlq": [],
+            },
+        )  # fmt: skip
 
     for r in rows:
         kind, okey = r["kind"], r["originalKey"]
@@ -356,6 +419,8 @@ def sak(archive: Archive, sak_id: str, fagsystem: str) -> dict[str, Any]:
             s = story(okey)
             if s["request"] is None:
                 s["request"] = r
+            else:  # the same key again: a resubmission from the DLQ (or the sender reused its key)
+                s["resubmissions"].append(r)
         elif kind == "status" and okey:
             story(okey)["statuses"].append(r)
         elif kind == "oppdrag" and okey:
@@ -383,7 +448,8 @@ def sak(archive: Archive, sak_id: str, fagsystem: str) -> dict[str, Any]:
     for s in requests.values():
         for o in s["oppdrag"]:
             o["receipts"] = receipts.get((o["originalKey"], o["ref"]), [])
-        s["final"] = next((x["status"] for x in s["statuses"] if x["status"] in FINAL), None)
+        # the last final status: a request resubmitted from the DLQ under its key is FEILET, then OK
+        s["final"] = next((x["status"] for x in reversed(s["statuses"]) if x["status"] in FINAL), None)
         first = s["request"] or (s["statuses"] or s["oppdrag"] or [{}])[0]
         s["timestamp"] = first.get("timestamp")
         s["firstId"] = first.get("id")

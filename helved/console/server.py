@@ -7,6 +7,7 @@ in-process replay (`helved.console.sample`) and actions go straight into the arc
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -81,6 +82,65 @@ def build(
     console.follower = threading.Thread(target=run, name="console-archive", daemon=True)
     console.follower.start()
     return console
+
+
+@dataclass
+class Running:
+    """A console served from a thread of another process (`helved demo`): `close()` stops the
+    server, then the archive's follower, then closes the archive."""
+
+    console: Console
+    server: Any
+    thread: threading.Thread
+    url: str
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=timeout_s)
+        self.console.close()
+
+
+def start_in_thread(console: Console, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 15.0) -> Running:
+    """Serve `console` from a daemon thread on `host`:`port` (0: a free port, bound here, so no
+    other process can take it between choosing and binding). Returns once uvicorn accepts
+    connections; raises RuntimeError (and closes the console) if it does not within `timeout_s`."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        console.close()
+        raise
+    bound = int(sock.getsockname()[1])
+    config = uvicorn.Config(console.app, access_log=False, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported below, or by the caller's checks
+            errors.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name="console-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if errors or not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(timeout=5)
+            console.close()
+            why = repr(errors[0]) if errors else "it did not start in time"
+            raise RuntimeError(f"the console's HTTP server did not start: {why}")
+        time.sleep(0.02)
+    shown = f"[{host}]" if ":" in host else host
+    return Running(console, server, thread, f"http://{shown}:{bound}/")
 
 
 def serve(console: Console, host: str, port: int, say: Callable[[str], None] = print) -> None:

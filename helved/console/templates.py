@@ -18,6 +18,8 @@ h2 { font-size: 16px; margin: 0 0 8px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
 .card { background: #fff; border: 1px solid #e0e0e0; border-radius: 6px; padding: 12px; overflow: auto; }
 .card.alert { border-left: 4px solid #c62828; }
+.card.wide { grid-column: span 2; }
+@media (max-width: 900px) { .card.wide { grid-column: auto; } }
 .card.warn { border-left: 4px solid #f9a825; }
 .big { font-size: 26px; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; }
@@ -30,7 +32,7 @@ pre { background: #f5f5f5; padding: 10px; overflow: auto; max-height: 70vh; bord
 .OK, .s00 { color: #2e7d32; font-weight: 600; }
 .MOTTATT, .HOS_OPPDRAG { color: #1565c0; }
 .s04 { color: #9e9d24; font-weight: 600; }
-form.inline { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; }
+form.inline, div.inline { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; }
 input[type=text], input[type=password], select { padding: 3px 5px; border: 1px solid #bdbdbd; border-radius: 3px; }
 button { padding: 3px 10px; border: 1px solid #455a64; background: #455a64; color: #fff; border-radius: 3px; cursor: pointer; }
 button.secondary { background: #fff; color: #263238; }
@@ -43,6 +45,7 @@ button.secondary { background: #fff; color: #263238; }
 .login { max-width: 380px; margin: 60px auto; background: #fff; padding: 20px; border: 1px solid #e0e0e0; border-radius: 6px; }
 .login label { display: block; margin-bottom: 10px; }
 .login input { width: 100%; }
+textarea { width: 100%; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; border: 1px solid #bdbdbd; border-radius: 3px; margin-bottom: 6px; }
 """
 
 BASE = """<!doctype html>
@@ -76,7 +79,7 @@ DASHBOARD = (
     """{% extends "base.html" %}{% block main %}
 <h1>Dashboard <span class="muted">{{ now }}</span></h1>
 <div class="cards">
-<section class="card alert" id="feilet"><h2>FEILET, not handled <span class="big">{{ d.feilet|length }}</span></h2>
+<section class="card alert wide" id="feilet"><h2>FEILET, not handled <span class="big">{{ d.feilet|length }}</span></h2>
 <table><tr><th>time</th><th>key</th><th>sak</th><th>error</th>{% if user.operator %}<th>handled</th>{% endif %}</tr>
 {% for f in d.feilet[:50] %}<tr class="feilet-row">
 <td>{{ f.timestamp|oslo }}</td><td><a href="/messages/{{ f.id }}">{{ f.originalKey|mask }}</a></td>
@@ -87,16 +90,38 @@ DASHBOARD = (
     + """<button type="submit">Handled</button></form></td>{% endif %}
 </tr>{% else %}<tr><td colspan="5" class="muted">Nothing failed that is not handled.</td></tr>{% endfor %}</table></section>
 
-<section class="card warn" id="stuck"><h2>Oppdrag without a receipt for over an hour <span class="big">{{ d.stuck|length }}</span></h2>
-<table><tr><th>sent</th><th>key</th><th>sak</th><th>nøkkelAvstemming</th><th></th></tr>
-{% for o in d.stuck[:50] %}<tr><td>{{ o.timestamp|oslo }}</td><td>{{ o.originalKey|mask }}</td>
+<section class="card warn" id="stuck"><h2>Oppdrag without a receipt for over an hour inside OS's opening hours <span class="big">{{ d.stuck|length }}</span></h2>
+<p class="muted">Hours counted 06-21 Europe/Oslo on Norwegian working days only.</p>
+<table><tr><th>sent</th><th>waited (open hours)</th><th>key</th><th>sak</th><th>nøkkelAvstemming</th><th></th></tr>
+{% for o in d.stuck[:50] %}<tr class="stuck-row"><td>{{ o.timestamp|oslo }}</td><td>{{ '≥ ' if o.openAtLeast else '' }}{{ '%.1f'|format(o.openMs / 3600000) }} h</td><td>{{ o.originalKey|mask }}</td>
 <td>{% if o.sakId %}<a href="/sak/{{ o.fagsystem|urlencode }}/{{ o.sakId|urlencode }}">{{ o.sakId }}</a>{% endif %}</td><td><code>{{ o.ref or '' }}</code></td>
-<td><a href="/oppdrag/{{ o.id }}">Oppdrag</a></td></tr>{% else %}<tr><td colspan="5" class="muted">Every Oppdrag older than an hour has its receipt.</td></tr>{% endfor %}</table></section>
+<td><a href="/oppdrag/{{ o.id }}">Oppdrag</a></td></tr>{% else %}<tr><td colspan="6" class="muted">Every Oppdrag has its receipt within an hour of OS's opening hours.</td></tr>{% endfor %}</table></section>
+
+<section class="card warn" id="mismatches"><h2>Pending/confirmed mismatches <span class="big">{{ d.mismatches|length }}</span></h2>
+<table><tr><th>since</th><th>uid</th><th>sak</th><th>request</th><th>what</th></tr>
+{% for m in d.mismatches[:50] %}<tr class="mismatch-row" data-kind="{{ m.kind }}"><td>{{ m.since|oslo }}</td><td><a href="/messages/{{ m.id }}"><code>{{ m.uid|short(13) }}</code></a></td>
+<td>{% if m.sakId %}<a href="/sak/{{ m.fagsystem|urlencode }}/{{ m.sakId|urlencode }}">{{ m.sakId }}</a>{% endif %}</td><td>{{ m.originalKey|mask }}</td>
+<td>{{ m.why }}{% if m.oppdragId %} · <a href="/oppdrag/{{ m.oppdragId }}">Oppdrag</a>{% endif %}</td></tr>
+{% else %}<tr><td colspan="5" class="muted">Pending and confirmed utbetalinger agree with the receipts.</td></tr>{% endfor %}</table></section>
+
+<section class="card alert" id="doubles"><h2>Suspected double payments <span class="big">{{ d.doubles|length }}</span></h2>
+<p class="muted">Two accepted Oppdrag of one sak paying the same klassekode on the same days, the later not chained to the earlier.</p>
+<table><tr><th>sak</th><th>klassekode</th><th>days</th><th>first Oppdrag</th><th>later Oppdrag</th></tr>
+{% for x in d.doubles[:50] %}<tr class="double-row"><td>{% if x.sakId %}<a href="/sak/{{ x.fagsystem|urlencode }}/{{ x.sakId|urlencode }}">{{ x.sakId }}</a>{% endif %} <span class="muted">{{ x['fagområde'] or '' }}</span></td>
+<td><code>{{ x.klassekode }}</code></td><td>{{ x.fom }} .. {{ x.tom }}</td>
+<td><a href="/oppdrag/{{ x.first.id }}">{{ x.first.originalKey|mask }}</a></td><td><a href="/oppdrag/{{ x.later.id }}">{{ x.later.originalKey|mask }}</a></td></tr>
+{% else %}<tr><td colspan="5" class="muted">None found.</td></tr>{% endfor %}</table></section>
 
 <section class="card" id="requests"><h2>Requests by latest status</h2>
 <table><tr><th>fagsystem</th>{% for s in statuses %}<th>{{ s }}</th>{% endfor %}</tr>
 {% for fag, counts in d.requests.items() %}<tr><td>{{ fag }}</td>{% for s in statuses %}<td class="{{ s }}">{{ counts.get(s, 0) }}</td>{% endfor %}</tr>
 {% else %}<tr><td class="muted">No requests archived.</td></tr>{% endfor %}</table></section>
+
+<section class="card" id="recent"><h2>Latest requests</h2>
+<table><tr><th>time</th><th>key</th><th>sak</th><th>fagsystem</th><th>latest status</th></tr>
+{% for r in d.recent %}<tr class="recent-row"><td>{{ r.timestamp|oslo }}</td><td><a href="/messages/{{ r.id }}">{{ r.originalKey|mask }}</a></td>
+<td>{% if r.sakId %}<a class="sak-link" href="/sak/{{ r.fagsystem|urlencode }}/{{ r.sakId|urlencode }}">{{ r.sakId }}</a>{% endif %}</td><td>{{ r.fagsystem or '' }}</td>
+<td class="{{ r.latest or '' }}">{{ r.latest or '—' }}</td></tr>{% else %}<tr><td colspan="5" class="muted">No requests archived.</td></tr>{% endfor %}</table></section>
 
 <section class="card" id="avstemming"><h2>Last grensesnittavstemming per fagområde</h2>
 <table><tr><th>fagområde</th><th>period</th><th>run on</th><th>id</th><th>antall</th><th>beløp</th></tr>
@@ -152,6 +177,17 @@ MESSAGE = (
     + REASON
     + """<button type="submit">Show idents (audited)</button></form>
 {% else %}<p class="muted">Idents shown: this read is in the audit log.</p>{% endif %}
+{% if resubmit %}<section class="card" id="resubmit"><h2>Resubmit a corrected request</h2>
+{% if not resubmit.request %}<p class="muted">Not a request: this is {{ resubmit.why }} the pipeline put on the DLQ. Only a request can be resubmitted.</p>
+{% elif not user.operator %}<p class="muted">An operator can resubmit it, corrected, to {{ resubmit.topic }}.</p>
+{% elif not resubmit.open %}<p class="muted">To resubmit it corrected to <code>{{ resubmit.topic }}</code>, show idents first: the editor holds the request as it is.</p>
+{% else %}<p class="muted">Goes to <code>{{ resubmit.topic }}</code> under key <code>{{ r.key|mask }}</code>, marked as a resubmission; the sender's parser checks it first.</p>
+<form method="post" action="/actions/resubmit"><input type="hidden" name="record" value="{{ r.id }}">
+<textarea name="value" rows="18" spellcheck="false">{{ resubmit.value }}</textarea>
+<div class="inline">"""
+    + REASON
+    + """<button type="submit">Resubmit</button></div></form>{% endif %}</section>{% endif %}
+{% if audit %}<h2>Audit</h2><table>{% for a in audit %}<tr class="audit-row"><td>{{ a.when }}</td><td>{{ a.who }}</td><td>{{ a.action }}</td><td>{{ a.reason|mask }}</td></tr>{% endfor %}</table>{% endif %}
 {% endblock %}
 """
 )
@@ -161,8 +197,8 @@ OPPDRAG = (
 <h1>Oppdrag #{{ o.oppdrag.id }} — {% if o.inFlight %}<span class="MOTTATT">in flight (no receipt)</span>{% else %}answered{% endif %}</h1>
 <p>key <code>{{ o.oppdrag.originalKey|mask }}</code> · sak {% if o.oppdrag.sakId %}<a href="/sak/{{ o.oppdrag.fagsystem|urlencode }}/{{ o.oppdrag.sakId|urlencode }}">{{ o.oppdrag.sakId }}</a>{% endif %}
 · nøkkelAvstemming <code>{{ o.oppdrag.ref }}</code> · sent {{ o.oppdrag.timestamp|oslo }} · <a href="/messages/{{ o.oppdrag.id }}">record</a></p>
-<h2>Receipts</h2><table><tr><th>#</th><th>time</th><th>alvorlighetsgrad</th><th>manual</th></tr>
-{% for k in o.receipts %}<tr><td><a href="/messages/{{ k.id }}">{{ k.id }}</a></td><td>{{ k.timestamp|oslo }}</td><td class="s{{ k.code }}">{{ k.code }}</td><td>{{ 'yes' if k.manual else '' }}</td></tr>{% else %}<tr><td colspan="4" class="muted">none</td></tr>{% endfor %}</table>
+<h2>Receipts</h2><table><tr><th>#</th><th>time</th><th>alvorlighetsgrad</th><th>from</th></tr>
+{% for k in o.receipts %}<tr class="receipt-row"><td><a href="/messages/{{ k.id }}">{{ k.id }}</a></td><td>{{ k.timestamp|oslo }}</td><td class="s{{ k.code }}">{{ k.code }}</td><td>{{ 'manual receipt' if k.manual else 'OS, after a resend' if k.resend else 'OS' }}</td></tr>{% else %}<tr><td colspan="4" class="muted">none</td></tr>{% endfor %}</table>
 <h2>Statuses of its request</h2><table>{% for s in o.statuses %}<tr><td>{{ s.timestamp|oslo }}</td><td class="{{ s.status }}">{{ s.status }}</td><td>{{ s.code or '' }}</td></tr>{% endfor %}</table>
 {% if o.inFlight and user.operator %}<h2>Manual receipt</h2>
 <p class="muted">Only when OS processed the Oppdrag and its receipt was lost. The receipt goes to the kvittering topic as OS's answer would; the pipeline applies it.</p>
@@ -170,7 +206,12 @@ OPPDRAG = (
 <select name="code"><option value="00">00 accepted</option><option value="04">04 accepted with a warning</option></select>
 <input type="text" name="text" placeholder="beskrMelding (04)" size="24">"""
     + REASON
-    + """<button type="submit">Add receipt</button></form>{% endif %}
+    + """<button type="submit">Add receipt</button></form>
+<h2>Resend to OS</h2>
+<p class="muted">When OS never got the Oppdrag (or lost it): the OS bridge hands this Oppdrag to OS again, once per resend.</p>
+<form class="inline" method="post" action="/actions/resend"><input type="hidden" name="record" value="{{ o.oppdrag.id }}"><input type="hidden" name="next" value="/oppdrag/{{ o.oppdrag.id }}">"""
+    + REASON
+    + """<button type="submit">Resend</button></form>{% endif %}
 <h2>Audit</h2><table>{% for a in o.audit %}<tr><td>{{ a.when }}</td><td>{{ a.who }}</td><td>{{ a.action }}</td><td>{{ a.reason|mask }}</td></tr>{% else %}<tr><td class="muted">none</td></tr>{% endfor %}</table>
 <h2>Oppdrag XML</h2><pre>{{ xml|mask }}</pre>
 {% endblock %}
@@ -184,7 +225,7 @@ SAK = """{% extends "base.html" %}{% block title %}{{ s.sakId }} · helved conso
 <section class="card"><h2>request → Oppdrag → kvittering → status</h2><div class="scroll">{{ timeline_svg|safe }}</div></section>
 <section class="card"><h2>Requests</h2><table><tr><th>#</th><th>time</th><th>key</th><th>statuses</th><th>Oppdrag</th><th>receipt</th></tr>
 {% for r in s.requests %}<tr><td>{{ loop.index }}</td><td>{{ r.timestamp|oslo }}</td><td>{% if r.request %}<a href="/messages/{{ r.request.id }}">{{ r.originalKey|mask }}</a>{% else %}{{ r.originalKey|mask }}{% endif %}</td>
-<td>{% for st in r.statuses %}<span class="{{ st.status }}">{{ st.status }}</span>{% if st.code %} <span class="muted">{{ st.code|mask|short(50) }}</span>{% endif %}{% if not loop.last %} → {% endif %}{% endfor %}</td>
+<td>{% if r.resubmissions %}<span class="muted">resubmitted ×{{ r.resubmissions|length }}:</span> {% endif %}{% for st in r.statuses %}<span class="{{ st.status }}">{{ st.status }}</span>{% if st.code %} <span class="muted">{{ st.code|mask|short(50) }}</span>{% endif %}{% if not loop.last %} → {% endif %}{% endfor %}</td>
 <td>{% for o in r.oppdrag %}<a href="/oppdrag/{{ o.id }}">{{ o.ref }}</a> {% endfor %}</td>
 <td>{% for o in r.oppdrag %}{% for k in o.receipts %}<span class="s{{ k.code }}">{{ k.code }}</span> {% else %}<span class="MOTTATT">in flight</span>{% endfor %}{% endfor %}</td></tr>{% endfor %}</table></section>
 <section class="card"><h2>Utbetalinger</h2><table><tr><th>uid</th><th>stønad</th><th>confirmed</th><th>pending</th></tr>

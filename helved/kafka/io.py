@@ -8,6 +8,7 @@ rest of `helved.kafka`, and the flow itself only sees `helved.records`. The prod
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, ClassVar, Literal
 
 import bytewax.operators as op
@@ -20,6 +21,7 @@ from helved.config import Settings
 from helved.kafka.admin import LIBRDKAFKA_LOG, admin_client, fetch_metadata
 from helved.kafka.consumer import to_in_record
 from helved.kafka.producer import ReliableProducer
+from helved.kafka.progress import READINESS, pipeline_lag
 from helved.records import InRecord, OutRecord
 
 log = logging.getLogger(__name__)
@@ -57,28 +59,53 @@ class _CheckedKafkaSource(KafkaSource):
         if resume_state is not None and resume_state > 0:
             self._check_resume_offset(for_part, resume_state)
         part = super().build_part(step_id, for_part, resume_state)
-        self._report_errors(part)
+        idx, topic = for_part.split("-", 1)
+        start = self._starting_offset if resume_state is None else resume_state
+        self._instrument(part, for_part, topic, int(idx), start)
         return part
 
-    @staticmethod
-    def _report_errors(part: Any) -> None:
-        """A consumer error (raised by the stock partition's `next_batch`) ends `helved run`
-        with one line (`helved.kafka.faults.fatal_error`): in a Bytewax process with several
-        workers the exception would otherwise abort the process without a word."""
+    def _instrument(self, part: Any, for_part: str, topic: str, partition: int, start: int) -> None:
+        """Wrap the stock partition's `next_batch` and `close`:
+
+        - a consumer error ends `helved run` with one line (`helved.kafka.faults.fatal_error`):
+          in a Bytewax process with several workers the exception would otherwise abort the
+          process without a word;
+        - the offset of each batch's last record goes to the process's `ConsumerLag` (one dict
+          assignment per batch; a thread reads the high watermarks, `helved.kafka.progress`);
+        - the first poll that returns tells `READINESS` this partition resumed and polls.
+        """
         from helved.kafka.faults import fatal_error
 
+        lag = pipeline_lag(self._config)
+        lag.track(topic, partition, start)
+        READINESS.built(self, for_part)
         next_batch = part.next_batch
+        close = part.close
+        polled = False
 
         def reported() -> list[Any]:
+            nonlocal polled
             try:
-                return next_batch()
+                batch = next_batch()
             except StopIteration:
                 raise
             except Exception as exc:
                 fatal_error(exc)
                 raise
+            if batch:
+                lag.delivered(topic, partition, batch[-1].offset)
+            if not polled:
+                polled = True
+                READINESS.polled(for_part)
+            return batch
+
+        def closed() -> None:
+            lag.forget(topic, partition)
+            READINESS.closed(for_part)
+            close()
 
         part.next_batch = reported
+        part.close = closed
 
     def _check_resume_offset(self, for_part: str, resume: int) -> None:
         from helved.kafka.faults import recovery_offsets_beyond_end
@@ -89,6 +116,7 @@ class _CheckedKafkaSource(KafkaSource):
             recovery_offsets_beyond_end(topic_, partition, offset, end)
 
     def list_parts(self) -> list[str]:
+        READINESS.listed(self)  # once per worker, as Bytewax builds the dataflow
         metadata = fetch_metadata(admin_client(self._config), self._config["bootstrap.servers"], self._timeout_s)
         parts: list[str] = []
         for topic in self._topics:
@@ -157,8 +185,16 @@ def kafka_input(
         batch_size=batch_size,
         raise_on_errors=True,
     )
+    if not _flow_started.is_set():  # the first source of this process's flow
+        _flow_started.set()
+        READINESS.reset()  # a stale ready file from the container's last life goes
+        READINESS.start()
     messages = op.input("kafka", flow, source)
     return op.map("to_in_record", messages, to_in_record)
+
+
+# Set by the first `kafka_input` of a process: its readiness starts from "not ready".
+_flow_started = threading.Event()
 
 
 class _KafkaOutPartition(StatelessSinkPartition[OutRecord]):

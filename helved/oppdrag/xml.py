@@ -7,7 +7,7 @@ Europe/Oslo offset of that date, avstemming fields come from the request's time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -290,6 +290,13 @@ def _rejected(detail: str) -> ReceiptRejected:
     return ReceiptRejected(NOT_A_RECEIPT, detail)
 
 
+def _any_ns(names: Iterable[str]) -> tuple[str, ...]:
+    """lxml tag filters for elements with these local names in any namespace or none: the
+    children `_local` would name so, in document order (no comments, no PIs), found by lxml
+    without a Python call for every other child."""
+    return tuple(f"{{*}}{name}" for name in sorted(names))
+
+
 def _fields(parent: etree._Element, wanted: frozenset[str], where: str) -> dict[str, str | None]:
     """The trimmed texts of the children of `parent` named in `wanted` (others are ignored).
 
@@ -297,10 +304,11 @@ def _fields(parent: etree._Element, wanted: frozenset[str], where: str) -> dict[
     entity reference, a comment, an element: its text would be cut short) makes the record
     not a receipt."""
     found: dict[str, str | None] = {}
-    for el in parent:
+    tags = _TAGS.get(wanted)
+    if tags is None:
+        tags = _TAGS[wanted] = _any_ns(wanted)
+    for el in parent.iterchildren(*tags):
         name = _local(el)
-        if name not in wanted:
-            continue
         if name in found:
             raise _rejected(f"{where}{name} occurs twice")
         if len(el):
@@ -312,11 +320,10 @@ def _fields(parent: etree._Element, wanted: frozenset[str], where: str) -> dict[
 def _once(parent: etree._Element, name: str, where: str) -> etree._Element | None:
     """The one child called `name`, None when absent; twice makes the record not a receipt."""
     found = None
-    for el in parent:
-        if _local(el) == name:
-            if found is not None:
-                raise _rejected(f"{where}{name} occurs twice")
-            found = el
+    for el in parent.iterchildren(f"{{*}}{name}"):
+        if found is not None:
+            raise _rejected(f"{where}{name} occurs twice")
+        found = el
     return found
 
 
@@ -377,6 +384,8 @@ def receipt_stamp(text: str, where: str = "nokkelAvstemming") -> str:
 
 
 _LINE = "oppdrags-linje-150"
+_LINE_TAG = f"{{*}}{_LINE}"
+_TAGS: dict[frozenset[str], tuple[str, ...]] = {}
 _O110_FIELDS = frozenset({"kodeFagomraade", "fagsystemId"})
 _MMEL_FIELDS = frozenset({"alvorlighetsgrad", "kodeMelding", "beskrMelding"})
 _A115_FIELDS = frozenset({"nokkelAvstemming"})
@@ -451,9 +460,7 @@ def parse_kvittering(data: bytes) -> Kvittering:
     henvisninger: set[str] = set()
     linjer: set[tuple[str, ...]] = set()
     n = 0
-    for el in o110:
-        if _local(el) != _LINE:
-            continue
+    for el in o110.iterchildren(_LINE_TAG):
         n += 1
         lid, henvisning, fingerprint = _line(el, f"{_LINE}[{n}]/")
         if fingerprint in linjer:

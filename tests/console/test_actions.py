@@ -3,6 +3,9 @@ receipt is checked against helved itself: fed back into the dataflow, it settles
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import orjson
 import pytest
 
@@ -157,8 +160,12 @@ def test_a_manual_receipt_settles_the_oppdrag_in_helveds_own_dataflow(
     assert story["dp-8"]["final"] == "OK"
     assert [s["status"] for s in story["dp-9"]["statuses"]] == ["MOTTATT", "MOTTATT"]  # released, sent
     assert len(story["dp-9"]["oppdrag"]) == 1
-    # dp-9's Oppdrag was built when the receipt released it (its record time is the receipt's),
-    # and its own receipt is lost too in this scenario: stuck an hour later.
+    # dp-9's Oppdrag was built when the receipt released it (its record time is the receipt's,
+    # NOW: a Sunday evening), and its own receipt is lost too in this scenario: OS is closed on
+    # Sunday, so it is stuck only after an hour of Monday's opening hours (06-21 Oslo).
     assert queries.dashboard(filled, NOW)["stuck"] == []
-    assert [o["originalKey"] for o in queries.dashboard(filled, NOW + 2 * queries.HOUR_MS)["stuck"]] == ["dp-9"]
+    assert queries.dashboard(filled, NOW + 2 * queries.HOUR_MS)["stuck"] == []
+    monday_0730 = int(datetime(2030, 3, 18, 7, 30, tzinfo=ZoneInfo("Europe/Oslo")).timestamp() * 1000)
+    (dp9,) = queries.dashboard(filled, monday_0730)["stuck"]
+    assert dp9["originalKey"] == "dp-9" and dp9["openMs"] == 90 * 60_000
     assert [e["action"] for e in queries.audit_log(filled)["items"]] == ["manual-receipt"]

@@ -77,7 +77,8 @@ def test_pages_send_a_stranger_to_sign_in(anonymous: TestClient, path: str) -> N
         ("GET", "/api/dashboard"), ("GET", "/api/messages"), ("GET", "/api/messages/1"),
         ("GET", "/api/saker/DAGPENGER/SAK-1"), ("GET", "/api/oppdrag/1"), ("GET", "/api/audit"),
         ("GET", "/openapi.json"), ("POST", "/api/actions/mark-handled"), ("POST", "/actions/mark-handled"),
-        ("POST", "/messages/1/reveal"), ("POST", "/messages"),
+        ("POST", "/messages/1/reveal"), ("POST", "/messages"), ("POST", "/api/actions/resend"),
+        ("POST", "/api/actions/resubmit"), ("POST", "/actions/resend"), ("POST", "/actions/resubmit"),
     ],
 )  # fmt: skip
 def test_calls_without_a_token_are_refused(anonymous: TestClient, method: str, path: str) -> None:
@@ -236,7 +237,8 @@ def test_the_openapi_description_lists_the_api(operator: tuple[TestClient, str])
     c, _ = operator
     paths = c.get("/openapi.json").json()["paths"]
     assert {"/api/dashboard", "/api/messages", "/api/saker/{fagsystem}/{sak_id}", "/api/oppdrag/{rid}", "/api/audit",
-            "/api/actions/mark-handled", "/api/actions/manual-receipt"} <= set(paths)  # fmt: skip
+            "/api/actions/mark-handled", "/api/actions/manual-receipt", "/api/actions/resend",
+            "/api/actions/resubmit"} <= set(paths)  # fmt: skip
     assert not any(p.startswith(("/sak/", "/login")) for p in paths)
     assert c.get("/docs").status_code == 200
 
@@ -260,3 +262,37 @@ def test_logging_out_ends_the_session(operator: tuple[TestClient, str]) -> None:
     c, csrf = operator
     assert c.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     assert c.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_operator_resends_an_oppdrag_in_flight_from_its_page(
+    operator: tuple[TestClient, str], viewer: tuple[TestClient, str], filled: Archive
+) -> None:
+    (stuck,) = queries.dashboard(filled, 1_900_000_000_000)["stuck"]
+    c, csrf = viewer
+    assert "/actions/resend" not in c.get(f"/oppdrag/{stuck['id']}").text
+    c, csrf = operator
+    page = c.get(f"/oppdrag/{stuck['id']}").text
+    assert 'action="/actions/resend"' in page
+    next_ = f"/oppdrag/{stuck['id']}"
+    refused = c.post("/actions/resend", data={"csrf": csrf, "record": stuck["id"], "reason": "", "next": next_})
+    assert refused.status_code == 400 and "a reason is required" in refused.text
+    ok = c.post(
+        "/actions/resend",
+        data={"csrf": csrf, "record": stuck["id"], "reason": "OS has no trace (INC-3)", "next": next_},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == f"{next_}?done=resend"
+    shown = c.get(ok.headers["location"]).text
+    assert "Resend asked" in shown and "OS has no trace (INC-3)" in shown
+    again = c.post("/api/actions/resend", json={"recordId": stuck["id"], "reason": "x"}, headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 409 and "a resend was asked by Z990001" in again.json()["detail"]
+    assert [e["action"] for e in queries.audit_log(filled)["items"]] == ["resend"]
+
+
+def test_the_dashboard_shows_every_card(operator: tuple[TestClient, str]) -> None:
+    c, _ = operator
+    page = c.get("/").text
+    for card in ("feilet", "stuck", "mismatches", "doubles", "requests", "recent", "avstemming", "archive"):
+        assert f'id="{card}"' in page
+    assert "over an hour inside OS's opening hours" in page
+    assert page.count('class="recent-row"') == 12 and 'href="/sak/DAGPENGER/SAK-MANGE"' in page

@@ -125,12 +125,14 @@ def test_an_operator_finds_a_feilet_and_sees_its_sak(browser, served: Served) ->
     page.goto(served.url + "/sak/DAGPENGER/SAK-2")
     assert page.locator("svg.periods rect.bar.confirmed").count() >= 1
     assert page.locator("svg.periods rect.bar.stopped").count() >= 1
+    page.goto(served.url + "/sak/DAGPENGER/SAK-1")
+    assert page.locator("svg.timeline g.request").count() == 4  # three decisions and a dryrun
+    screenshot(page, "console-sak.png")
     start = time.perf_counter()
     page.goto(served.url + "/sak/DAGPENGER/SAK-MANGE")
     page.locator("svg.timeline").wait_for()
     print(f"\nsak page with 100 decisions in Chromium: {(time.perf_counter() - start) * 1000:.0f} ms to load")
     assert page.locator("svg.timeline g.request").count() == 100
-    screenshot(page, "console-sak.png")
     page.context.close()
 
 
@@ -200,4 +202,52 @@ def test_a_manual_receipt_turns_the_request_ok(
     assert first.get_attribute("data-final") == "OK"
     page.goto(served.url + "/audit")
     assert page.locator("tr.audit-row", has_text="manual-receipt").count() == 1
+    page.context.close()
+
+
+def test_the_dashboard_counts_open_hours_and_has_the_consistency_cards(browser, served: Served) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, served.url, VIEWER, "Z990002")
+    stuck = page.locator("#stuck")
+    assert "inside OS's opening hours" in stuck.locator("h2").inner_text()
+    assert stuck.locator("tr.stuck-row").count() == 1 and " h" in stuck.locator("tr.stuck-row td").nth(1).inner_text()
+    assert "agree with the receipts" in page.locator("#mismatches").inner_text()
+    assert "None found." in page.locator("#doubles").inner_text()
+    page.locator("#recent tr.recent-row").first.locator("a.sak-link").click()
+    page.wait_for_url(served.url + "/sak/DAGPENGER/SAK-MANGE")
+    page.context.close()
+
+
+def test_an_operator_resubmits_a_corrected_request_from_the_dlq(browser, served: Served) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, served.url, OPERATOR, "Z990001")
+    page.goto(served.url + "/messages?kind=dlq")
+    page.locator("tr", has_text="WEEKEND_DAY_PAID").locator("a").first.click()
+    assert "show idents first" in page.locator("#resubmit").inner_text()
+    page.locator("form[action$='/reveal'] input[name=reason]").fill("to correct the Saturday")
+    page.locator("button", has_text="Show idents").click()
+    editor = page.locator("#resubmit textarea[name=value]")
+    editor.fill(editor.input_value().replace("2025-08-09", "2025-08-08"))
+    page.locator("#resubmit button", has_text="Resubmit").click()  # no reason: refused, the edit kept
+    assert "a reason is required" in page.locator(".flash.error").inner_text()
+    assert "2025-08-08" in page.locator("#resubmit textarea[name=value]").input_value()
+    page.locator("#resubmit input[name=reason]").fill("Saturday paid by mistake: Friday (INC-9)")
+    page.locator("#resubmit button", has_text="Resubmit").click()
+    page.wait_for_url("**/messages/*?done=resubmitted")
+    assert "went to the sender" in page.locator(".flash.ok").inner_text()
+    (request,) = [r for r in served.publisher.published if r.topic != served.archive.topics.audit]
+    assert request.topic == served.archive.topics.dagpenger and request.key == "dp-12"
+    page.goto(served.url + "/audit")
+    assert page.locator("tr.audit-row", has_text="resubmit").count() == 1
+    page.context.close()
+
+
+def test_an_operator_asks_the_bridge_to_resend_an_oppdrag(browser, served: Served) -> None:  # type: ignore[no-untyped-def]
+    page = sign_in(browser, served.url, OPERATOR, "Z990001")
+    page.locator("#stuck a", has_text="Oppdrag").click()
+    page.locator("form[action='/actions/resend'] input[name=reason]").fill("OS has no trace of it (INC-11)")
+    page.locator("button", has_text="Resend").click()
+    page.wait_for_url("**/oppdrag/*?done=resend")
+    assert "Resend asked" in page.locator(".flash.ok").inner_text()
+    assert page.locator("td", has_text="OS has no trace of it (INC-11)").count() == 1
+    (audit,) = served.publisher.published
+    assert audit.header("action") == b"resend"
     page.context.close()

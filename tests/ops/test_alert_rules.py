@@ -19,7 +19,15 @@ from helved import metrics
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "k8s" / "base" / "prometheus-rules.yaml"
 TESTS = ROOT / "k8s" / "alert-tests.yaml"
-ALERTS = {"HelvedReceiptMissing", "HelvedFeiletRate", "HelvedDlqGrowing", "HelvedRestoredState"}
+ALERTS = {
+    "HelvedReceiptMissing",
+    "HelvedFeiletRate",
+    "HelvedDlqGrowing",
+    "HelvedRestoredState",
+    "HelvedConsumerLag",
+    "HelvedAvstemmingNotRun",
+    "HelvedSuspectedDoublePayment",
+}
 
 
 def rule_spec() -> dict:
@@ -78,3 +86,38 @@ def test_promtool_checks_and_tests_the_rules(tmp_path):
         [tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert test.returncode != 0 and "HelvedReceiptMissing" in test.stdout + test.stderr
+
+
+# Each rule's tests catch it firing too late and too early: (a change to the rules, the alert).
+MUTATIONS = [
+    (
+        "sum by (topic) (helved_consumer_lag_records) > 100",
+        "sum by (topic) (helved_consumer_lag_records) > 130",
+        "HelvedConsumerLag",
+    ),
+    (
+        "sum by (topic) (helved_consumer_lag_records) > 100",
+        "sum by (topic) (helved_consumer_lag_records) > 80",
+        "HelvedConsumerLag",
+    ),
+    (">= 10 * 3600", ">= 11 * 3600", "HelvedAvstemmingNotRun"),
+    (">= 10 * 3600", ">= 8 * 3600", "HelvedAvstemmingNotRun"),
+    ("and on() max(helved_working_day) == 1", "", "HelvedAvstemmingNotRun"),
+    ("last_timestamp_seconds > 0) < 86400", "last_timestamp_seconds > 0) < 600", "HelvedSuspectedDoublePayment"),
+    ("last_timestamp_seconds > 0) < 86400", "last_timestamp_seconds > 0) < 172800", "HelvedSuspectedDoublePayment"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "alert"), MUTATIONS)
+def test_the_recorded_series_catch_a_wrong_threshold(tmp_path, old, new, alert):
+    tool = promtool()
+    text = RULES.read_text()
+    assert text.count(old) == 1, old
+    (tmp_path / "helved-rules.yaml").write_text(
+        yaml.safe_dump(yaml.safe_load(text.replace(old, new))["spec"], sort_keys=False)
+    )
+    shutil.copy(TESTS, tmp_path / "alert-tests.yaml")
+    test = subprocess.run(
+        [tool, "test", "rules", "alert-tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert test.returncode != 0 and alert in test.stdout + test.stderr

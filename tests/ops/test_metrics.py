@@ -157,6 +157,12 @@ def test_helved_serves_its_metrics_over_http():
         "helved_oppdrag_oldest_in_flight_timestamp_seconds",
         "helved_restored_states",
         "helved_bridge_oppdrag",
+        "helved_consumer_lag_records",
+        "helved_ready",
+        "helved_working_day",
+        "helved_oslo_day_start_timestamp_seconds",
+        "helved_suspected_double_payments",
+        "helved_suspected_double_payment_last_timestamp_seconds",
     } <= set(families)
     assert any(s.labels == {"reason": "SCRAPE_TEST"} and s.value >= 1 for s in families["helved_dlq"])
     # The image's HEALTHCHECK.
