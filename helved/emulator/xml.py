@@ -36,12 +36,13 @@ from pathlib import Path
 from lxml import etree
 
 from helved.errors import HelvedError
+from helved.oppdrag.schema import OPPDRAG_XSD, SIMULERING_WRAPPER_XSD, load
 
 from .ledger import Amount, Oppdrag, OppdragLinje, Verdict
 
 NS = "http://www.trygdeetaten.no/skjema/oppdrag"
 SYSTEM_ID = "231-OPUR"
-XSD_PATH = Path(__file__).resolve().parent.parent / "oppdrag" / "xsd" / "oppdragskjema-1.xsd"
+XSD_PATH = OPPDRAG_XSD
 
 WIDTHS = {
     "systemId": 10,
@@ -64,7 +65,8 @@ _SCHEMA: etree.XMLSchema | None = None
 
 
 def load_schema(path: Path | str = XSD_PATH) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(path), _parser()))
+    """OS's schema (helved's one loader, `helved.oppdrag.schema`)."""
+    return load(Path(path))
 
 
 def default_schema() -> etree.XMLSchema:
@@ -74,7 +76,7 @@ def default_schema() -> etree.XMLSchema:
     return _SCHEMA
 
 
-SIMULERING_XSD_PATH = XSD_PATH.parent / "simulering" / "wrapper.xsd"
+SIMULERING_XSD_PATH = SIMULERING_WRAPPER_XSD
 
 
 @functools.cache

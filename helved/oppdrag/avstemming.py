@@ -9,7 +9,6 @@ Oppdrag or a receipt into what avstemming needs of it, by local names, every tex
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from lxml import etree
 
@@ -28,10 +27,8 @@ from helved.domain.avstemming import (
     is_nokkel,
 )
 from helved.errors import HelvedError
-from helved.oppdrag.schema import XSD_DIR
 
 NS = "http://nav.no/virksomhet/tjenester/avstemming/meldinger/v1"
-AVSTEMMING_XSD = XSD_DIR / "avstemming" / "meldinger.xsd"
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False)
 
@@ -39,11 +36,6 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_
 class AvstemmingInputError(HelvedError, ValueError):
     """An Oppdrag or receipt that avstemming cannot place (a key in another format, a field
     missing). The message names fields and values, never a person."""
-
-
-@cache
-def avstemming_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(AVSTEMMING_XSD)))
 
 
 # ---------------------------------------------------------------------------------------------

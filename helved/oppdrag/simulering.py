@@ -17,28 +17,19 @@ No I/O besides compiling the schema. Every byte of the output is a function of t
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
 
 from lxml import etree
 
 from helved.domain.model import LinjeKind, Oppdrag
-from helved.oppdrag.schema import XSD_DIR
 from helved.oppdrag.xml import linje_fields
 
 NS_SERVICETYPES = "http://nav.no/system/os/tjenester/simulerFpService/simulerFpServiceServiceTypes"
 NS_OPPDRAGSKJEMA = "http://nav.no/system/os/entiteter/oppdragSkjema"
 ROOT = etree.QName(NS_SERVICETYPES, "simulerBeregningRequest")
-WRAPPER_XSD = XSD_DIR / "simulering" / "wrapper.xsd"
 
 _NSMAP = {"ns2": NS_OPPDRAGSKJEMA, "ns3": NS_SERVICETYPES}
 _ENHET = etree.QName(NS_OPPDRAGSKJEMA, "enhet")
 _ATTESTANT = etree.QName(NS_OPPDRAGSKJEMA, "attestant")
-
-
-@cache
-def simulering_wrapper_schema() -> etree.XMLSchema:
-    """OS's simulation service types plus the global `ns3:simulerBeregningRequest` element."""
-    return etree.XMLSchema(etree.parse(str(WRAPPER_XSD)))
 
 
 def plain_date(d: date) -> str:

@@ -9,8 +9,7 @@ import pytest
 from lxml import etree
 
 from helved.cli import main
-from helved.oppdrag.avstemming import avstemming_schema
-from helved.oppdrag.schema import schema_errors
+from helved.oppdrag.schema import avstemming_schema, schema_errors
 
 from .helpers import IDENT, k_rec, o_rec, read_jsonl, rec, write_jsonl
 

@@ -7,8 +7,8 @@ from datetime import date
 from lxml import etree
 
 from helved.domain.avstemming import Aksjon, Identitet, SendtOppdrag, Svar, avstem
-from helved.oppdrag.avstemming import NS, avstemming_schema, avstemming_xml, read_avstemming
-from helved.oppdrag.schema import schema_errors
+from helved.oppdrag.avstemming import NS, avstemming_xml, read_avstemming
+from helved.oppdrag.schema import avstemming_schema, schema_errors
 
 FOM, TOM = date(2025, 3, 14), date(2025, 3, 16)
 
@@ -129,6 +129,6 @@ def test_read_back_for_the_os_side() -> None:
 
 
 def test_the_xsd_ships_with_the_package() -> None:
-    from helved.oppdrag.avstemming import AVSTEMMING_XSD
+    from helved.oppdrag.schema import AVSTEMMING_XSD
 
     assert AVSTEMMING_XSD.is_file() and AVSTEMMING_XSD.parent.name == "avstemming"

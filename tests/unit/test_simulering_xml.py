@@ -10,13 +10,8 @@ import pytest
 from lxml import etree
 
 from helved.domain.model import Linje, LinjeKind, Oppdrag, Periode, Periodetype
-from helved.oppdrag.schema import schema_errors
-from helved.oppdrag.simulering import (
-    NS_OPPDRAGSKJEMA,
-    NS_SERVICETYPES,
-    simulering_wrapper_schema,
-    simulering_xml,
-)
+from helved.oppdrag.schema import schema_errors, simulering_wrapper_schema
+from helved.oppdrag.simulering import NS_OPPDRAGSKJEMA, NS_SERVICETYPES, simulering_xml
 from helved.oppdrag.xml import oppdrag_xml
 
 IDENT = "12345678910"
