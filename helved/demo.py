@@ -34,7 +34,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -45,6 +44,7 @@ from helved.config import Settings
 from helved.domain.model import Fagsystem
 from helved.emulator import PaidMap
 from helved.emulator.gateway import EmulatedOs
+from helved.examples.dagpenger import IDENT, decision, meldeperiode
 from helved.fagsystemer import dagpenger
 from helved.kafka.consumer import Follower
 from helved.kafka.partitioner import key_in_same_partition
@@ -52,52 +52,8 @@ from helved.records import InRecord, OutRecord
 from helved.views.payments import Widths, payment_rows, payment_table
 from helved.views.status import StatusLog, describe_status, dlq_error
 
-IDENT = "12345678910"  # a made-up fødselsnummer; never printed
-
-
 # ---------------------------------------------------------------------------------------------
 # The examples
-
-
-def _weekdays(fom: date, tom: date) -> list[date]:
-    return [fom + timedelta(days=i) for i in range((tom - fom).days + 1) if (fom + timedelta(days=i)).weekday() < 5]
-
-
-def meldeperiode(
-    start: str, beløp: int = 1000, *, sats: int | None = None, changes: dict[str, int] | None = None
-) -> list[dict[str, Any]]:
-    """The paid days of the 14-day meldeperiode starting on Monday `start`: every weekday at
-    `beløp` (sats `sats`, default `beløp`), except the days in `changes` (date -> beløp; 0 is
-    not paid)."""
-    fom = date.fromisoformat(start)
-    tom = fom + timedelta(days=13)
-    name = f"{fom.isoformat()}/{tom.isoformat()}"
-    out = []
-    for d in _weekdays(fom, tom):
-        paid = (changes or {}).get(d.isoformat(), beløp)
-        out.append(
-            {
-                "meldeperiode": name,
-                "dato": d.isoformat(),
-                "sats": sats or beløp,
-                "utbetaltBeløp": paid,
-                "utbetalingstype": "Dagpenger",
-            }
-        )
-    return out
-
-
-def decision(sak: str, behandling: str, vedtak: str, days: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "sakId": sak,
-        "behandlingId": behandling,
-        "ident": IDENT,
-        "vedtakstidspunktet": vedtak,
-        "saksbehandler": "Z123456",
-        "beslutter": "Z654321",
-        "utbetalinger": days,
-        **extra,
-    }
 
 
 @dataclass(frozen=True)

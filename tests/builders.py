@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import orjson
 
 from helved.config import Topics
+from helved.examples import dagpenger as examples
 from helved.records import InRecord
 
 IDENT = "12345678910"
@@ -19,23 +20,10 @@ def d(text: str) -> date:
 
 
 def weekdays(fom: str, tom: str) -> list[date]:
-    start, end = d(fom), d(tom)
-    out = []
-    while start <= end:
-        if start.weekday() < 5:
-            out.append(start)
-        start += timedelta(days=1)
-    return out
+    return examples.weekdays(d(fom), d(tom))
 
 
-def day(meldeperiode: str, dato: date | str, beløp: int, sats: int | None = None, typ: str = "Dagpenger") -> dict:
-    return {
-        "meldeperiode": meldeperiode,
-        "dato": dato if isinstance(dato, str) else dato.isoformat(),
-        "sats": beløp if sats is None else sats,
-        "utbetaltBeløp": beløp,
-        "utbetalingstype": typ,
-    }
+day = examples.day
 
 
 def days(
@@ -54,19 +42,10 @@ def dp(
     dryrun: bool | None = None,
     **extra: Any,
 ) -> dict:
-    msg: dict[str, Any] = {
-        "sakId": sak,
-        "behandlingId": behandling,
-        "ident": ident,
-        "vedtakstidspunktet": vedtak,
-        "saksbehandler": "Z123456",
-        "beslutter": "Z654321",
-        "utbetalinger": [x for lst in day_lists for x in lst],
-    }
+    """A dagpenger decision (`helved.examples.dagpenger.decision`) with the tests' defaults."""
     if dryrun is not None:
-        msg["dryrun"] = dryrun
-    msg.update(extra)
-    return msg
+        extra = {"dryrun": dryrun, **extra}
+    return examples.decision(sak, behandling, vedtak, [x for lst in day_lists for x in lst], ident=ident, **extra)
 
 
 def request_record(msg: Any, key: str | None = "k1", ts: int | None = 1755502200000, offset: int = 0) -> InRecord:
