@@ -399,6 +399,34 @@ class Printer:
                 self.payments(_sak_in(ex, fagområde), self.os.paid(fagområde, ex.sak), indent="  ")
 
 
+def avstemming_of_the_day(printer: Printer, settings: Settings) -> None:
+    """The grensesnittavstemming of the demo's day as a dry run (nothing is produced): what
+    helved would report to OS per fagområde, and OS's (the emulator's) check of it against what
+    it received and answered (`avstemming.md`)."""
+    from datetime import datetime
+
+    from helved.avstemming import events, located
+    from helved.domain.avstemming import Kategori, avstem
+    from helved.kafka.consumer import read_all
+    from helved.oppdrag.avstemming import avstemming_xml
+    from helved.oslo import OSLO
+
+    topics = settings.topics
+    day = datetime.now(OSLO).date()  # the demo's records are stamped as they are sent
+    records = read_all(settings, [topics.oppdrag, topics.kvittering])
+    resultat = avstem(events(located(records), topics), day, day)
+    printer.say()
+    printer.say(f"Grensesnittavstemming of {day.isoformat()} (dry run: nothing sent to OS's queue)")
+    header = "  ".join(f"{k.value:>12}" for k in Kategori)
+    printer.say(f"  {'fagområde':<9}  {'id':<22}  {header}  OS's check")
+    for a in resultat.avstemminger:
+        g = a.grunnlag
+        cells = "  ".join(f"{f'{g.get(k).antall}/{g.get(k).beløp}':>12}" for k in Kategori)
+        answer = printer.os.hand_over_avstemming([avstemming_xml(m) for m in a.meldinger])
+        check = "holds" if answer.holds else ("MISMATCH: " + answer.line.split(": ", 1)[-1] if answer.line else "?")
+        printer.say(f"  {a.fagområde:<9}  {a.avstemming_id:<22}  {cells}  {check}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The run
 
@@ -484,6 +512,7 @@ def run_demo(
                 if not done and printer.all_final() and printer.dlq and printer.simulated:
                     done = True
                     printer.summary()
+                    avstemming_of_the_day(printer, settings)
                     say()
                     took = time.monotonic() - started
                     say(f"helved demo: all {len(printer.chosen)} decisions answered in {took:.1f} s")

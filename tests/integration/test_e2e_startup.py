@@ -89,6 +89,16 @@ def test_helved_demo_once_shows_statuses_and_payments(processes: int) -> None:
     assert re.search(r"dp-1001-sim +SAK-1001 +OK\n", out)
     assert re.search(r"2025-08 +19000 +17000 +0 +2000", out)
     assert "19000" in out.split("What OS pays, per sak")[1]  # the dryrun paid nothing
+    # Every other fagsystem: its request OK and what OS pays; TS over two fagområder.
+    for key in ("aap-2001-1", "tp-3001-1", "hist-5001-1", "valp-6001-1"):
+        assert re.search(rf"{key} +\S+ +MOTTATT → HOS_OPPDRAG → OK", out), key
+    assert re.search(r"ts-4001-1 +TS-4001 +MOTTATT → HOS_OPPDRAG → HOS_OPPDRAG → OK", out)
+    assert "OS now pays on TS-4001 (TILLSTPB)" in out and "OS now pays on TS-4001 (TILLSTLM)" in out
+    # The day's avstemming (dry run), one row per fagområde, each confirmed by OS's check.
+    table = out.split("Grensesnittavstemming of ")[1].split("\n\n")[0].splitlines()[2:]
+    assert [row.split()[0] for row in table] == ["AAP", "DP", "HELSREF", "TILLSTLM", "TILLSTPB", "TILSOPP", "TILTPENG"]
+    assert all(row.endswith("holds") for row in table), table
+    assert re.search(r"DP +\S{22} +4/9700 +0/0 +0/0 +0/0 +holds", out)
     assert "12345678910" not in out + done.stderr
 
 
