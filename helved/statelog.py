@@ -9,6 +9,7 @@ by anyone else cannot run code. The first byte is the format version.
 
 from __future__ import annotations
 
+import copyreg
 import datetime
 import io
 import pickle
@@ -45,8 +46,18 @@ class _AllowListUnpickler(pickle.Unpickler):
             raise StateFormatError(f"a sak state cannot hold {module}.{name}") from None
 
 
+# The changelog's bytes stay what they were: each utbetaling by its fields (a recovery snapshot
+# holds it as `StoredUtbetaling`, its values packed once and kept with it, see `model.Utbetaling`).
+_CHANGELOG_REDUCERS: dict[type, Any] = {**copyreg.dispatch_table, model.Utbetaling: model.utbetaling_by_fields}
+
+
 def encode_state(state: SakState) -> bytes:
-    return FORMAT_V1 + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    buf = io.BytesIO()
+    buf.write(FORMAT_V1)
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _CHANGELOG_REDUCERS
+    pickler.dump(state)
+    return buf.getvalue()
 
 
 def decode_state(data: bytes) -> SakState:

@@ -58,7 +58,12 @@ def test_smoke_run_writes_every_figure(smoke):
     assert {r["meldeperioder_per_request"] for r in hist if r["window"] is not None} == {smoke["config"]["window"]}
 
     names = [x["target"] for x in smoke["targets"]]
-    assert len(names) == 6 and all(isinstance(x["met"], bool) for x in smoke["targets"])
+    assert len(names) == 8 and all(isinstance(x["met"], bool) for x in smoke["targets"])
+    assert any(n.startswith("cost follows the change") for n in names)
+    assert any(n.startswith("snapshot cost per sak") for n in names)
+    # the bench loop's own bookkeeping is taken out of the pipeline's CPU, like traffic and OS
+    main_phase = smoke["inprocess"]["phases"]["main"]
+    assert main_phase["excluded_cpu_s"]["loop"] >= 0.0
 
 
 def test_smoke_prints_the_table(capsys):

@@ -1,6 +1,7 @@
 """The per-message floor: what every request costs before any dataflow, state store or receipt.
 
-Per request: decode the record (orjson), validate and split it (`parse_request`), diff it against
+Per request: decode, validate and split the record (`parse_raw`, the incremental reader the
+intake stage uses, else `orjson.loads` + `parse_request` as the intake stage does), diff it against
 the sak's confirmed state (`plan_request`, which builds the Oppdrag value) and serialise the
 Oppdrag XML (`oppdrag_xml`). Nothing else: no statuses, no pending or confirmed records, no
 receipt. The confirmed state is then advanced as if OS had accepted the Oppdrag, so the next
@@ -18,9 +19,10 @@ from itertools import islice
 import orjson
 
 from helved.domain.diff import plan_request
-from helved.domain.model import LinjeKind, Oppdrag, Utbetaling
+from helved.domain.model import LinjeKind, Oppdrag, Request, Utbetaling
 from helved.errors import RequestRejected
 from helved.fagsystemer.dagpenger import parse_request
+from helved.flow.incremental import parse_raw
 from helved.oppdrag.xml import oppdrag_xml
 from helved.oslo import oslo_wall_time
 
@@ -68,12 +70,22 @@ def plan_all(decisions: Iterable[Decision]) -> Iterator[Oppdrag | None]:
     for d in decisions:
         rec = d.record
         assert rec.value is not None and rec.timestamp_ms is not None
-        req = parse_request(orjson.loads(rec.value), original_key=rec.key, avstemming=oslo_wall_time(rec.timestamp_ms))
+        req = _parse(rec.value, rec.key, rec.timestamp_ms)
         sak = saker.setdefault(d.sak, _Sak())
         plan = plan_request(req, sak.confirmed, seq=sak.seq, accepted=sak.accepted)
         if plan.oppdrag is not None:
             _accept(sak, plan.oppdrag, plan.pending)
         yield plan.oppdrag
+
+
+def _parse(value: bytes, key: str | None, timestamp_ms: int) -> Request:
+    """What the intake stage does with a dagpenger record: the incremental reader, else the full
+    path (which raises `RequestRejected` for a broken rule)."""
+    at = oslo_wall_time(timestamp_ms)
+    req = parse_raw(value, original_key=key, avstemming=at)
+    if req is None:
+        req = parse_request(orjson.loads(value), original_key=key, avstemming=at)
+    return req
 
 
 def _accept(sak: _Sak, oppdrag: Oppdrag, pending: tuple[Utbetaling, ...]) -> None:
@@ -117,9 +129,7 @@ def _run_chunk(chunk: list[Decision], res: FloorResult, state: dict[int, _Sak]) 
             sak = state[d.sak] = _Sak()
         t0 = clock()
         try:
-            req = parse_request(
-                orjson.loads(rec.value), original_key=rec.key, avstemming=oslo_wall_time(rec.timestamp_ms)
-            )
+            req = _parse(rec.value, rec.key, rec.timestamp_ms)
         except RequestRejected:
             res.parse_s += clock() - t0
             res.rejected += 1

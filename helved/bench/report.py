@@ -73,7 +73,8 @@ def render(res: dict[str, Any]) -> str:
                 _n(ip["peak_rss_mib"], 0),
                 (f"{ratio:.0%} of floor; " if ratio is not None else "")
                 + f"CPU {main['cpu_s']:.1f} s less OS {main['excluded_cpu_s']['os']:.1f} s"
-                f" + traffic {main['excluded_cpu_s']['generate']:.1f} s; wall {_n(main['requests_per_s_wall'])}/s; "
+                f" + traffic {main['excluded_cpu_s']['generate']:.1f} s"
+                f" + bench loop {main['excluded_cpu_s'].get('loop', 0.0):.1f} s; wall {_n(main['requests_per_s_wall'])}/s; "
                 f"state {st['bytes_per_active_uid']:.0f} B/active uid; snapshot {st['pickle_us_per_sak']:.0f} us/sak",
             ]
         )

@@ -164,8 +164,8 @@ def phase_figures(p: PhaseStats) -> dict[str, Any]:
         "outputs": p.outputs,
         "wall_s": p.wall_s,
         "cpu_s": p.cpu_s,
-        "excluded_s": {"generate": p.generate_s, "os": p.os_s},
-        "excluded_cpu_s": {"generate": p.generate_cpu_s, "os": p.os_cpu_s},
+        "excluded_s": {"generate": p.generate_s, "os": p.os_s, "loop": p.loop_s},
+        "excluded_cpu_s": {"generate": p.generate_cpu_s, "os": p.os_cpu_s, "loop": p.loop_cpu_s},
         "pipeline_s": p.pipeline_s,
         "pipeline_cpu_s": p.pipeline_cpu_s,
         "requests_per_s": _per(p.requests, p.pipeline_cpu_s),
@@ -372,6 +372,15 @@ TARGET_RPS = 5000.0
 TARGET_RATIO = 0.60
 TARGET_FLAT = 0.20
 TARGET_STATE = 2048.0
+TARGET_CHANGE = 3.0  # a request to a sak of ~100 meldeperioder, one changed, vs one of ~10
+
+
+def _history_pair(res: dict[str, Any], key: str, small: int = 10, large: int = 100) -> tuple[float, float] | None:
+    """`key` of the growing saker after `small` and after `large` earlier decisions."""
+    rows = {r["earlier_decisions"]: r for r in res.get("history", []) if r["window"] is None}
+    if small not in rows or large not in rows or not rows[small][key]:
+        return None
+    return rows[small][key], rows[large][key]
 
 
 def _history_ratio(res: dict[str, Any], window: int | None, key: str) -> float | None:
@@ -427,6 +436,30 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                 "unit": "x (last/first)",
                 "met": ratio <= 1.0 + TARGET_FLAT,
                 "how_far": f"{ratio - 1.0:+.0%}",
+            }
+        )
+    pair = _history_pair(res, "inprocess_us_per_request")
+    if pair is not None:
+        ratio = pair[1] / pair[0]
+        out.append(
+            {
+                "target": "cost follows the change: ~100 meldeperioder, one changed, <= 3x ~10 (dataflow, per request)",
+                "measured": ratio,
+                "unit": "x (100/10 earlier decisions)",
+                "met": ratio <= TARGET_CHANGE,
+                "how_far": f"{pair[0]:,.0f} -> {pair[1]:,.0f} us",
+            }
+        )
+    pair = _history_pair(res, "snapshot_pickle_us_per_sak")
+    if pair is not None:
+        ratio = pair[1] / pair[0]
+        out.append(
+            {
+                "target": "snapshot cost per sak independent of its size (within 20 %, 100 vs 10 earlier decisions)",
+                "measured": ratio,
+                "unit": "x (100/10 earlier decisions)",
+                "met": ratio <= 1.0 + TARGET_FLAT,
+                "how_far": f"{pair[0]:,.0f} -> {pair[1]:,.0f} us per sak",
             }
         )
     state = res.get("inprocess", {}).get("state")

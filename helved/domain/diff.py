@@ -12,7 +12,7 @@ utbetalinger.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 
 from helved.errors import ErrorCode, RequestRejected, bad_request
@@ -100,6 +100,45 @@ class _Change:
     nye: tuple[Periode, ...]
 
 
+def _with(u: Utbetaling, action: Action | None, tail: Tail | None) -> Utbetaling:
+    """`replace(u, action=action, tail=tail)`, without `replace`'s walk over the fields (every
+    changed utbetaling of every request passes here twice)."""
+    return Utbetaling(
+        u.uid,
+        u.sak_id,
+        u.fagsystem,
+        u.behandling_id,
+        u.ident,
+        u.stønad,
+        u.vedtakstidspunkt,
+        u.saksbehandler,
+        u.beslutter,
+        u.perioder,
+        action,
+        tail,
+    )
+
+
+# `_with` and the stop in `_changes` name every init field of an utbetaling, in order.
+assert [f.name for f in fields(Utbetaling) if f.init] == [
+    "uid",
+    "sak_id",
+    "fagsystem",
+    "behandling_id",
+    "ident",
+    "stønad",
+    "vedtakstidspunkt",
+    "saksbehandler",
+    "beslutter",
+    "perioder",
+    "action",
+    "tail",
+], "an utbetaling's fields changed: update diff._with and the stop in diff._changes"
+
+
+_DELETE = Action.DELETE
+
+
 def _changes(request: Request, confirmed: Mapping[str, Utbetaling]) -> list[_Change]:
     changes: list[_Change] = []
     in_request: set[str] = set()
@@ -107,11 +146,14 @@ def _changes(request: Request, confirmed: Mapping[str, Utbetaling]) -> list[_Cha
         in_request.add(new.uid)
         prev = confirmed.get(new.uid)
         if prev is None:
-            changes.append(_Change(replace(new, action=Action.CREATE), None, None, new.perioder))
+            changes.append(_Change(_with(new, Action.CREATE, new.tail), None, None, new.perioder))
             continue
-        check_locked_fields(prev, new)
-        if not prev.active:  # stopped earlier and back now: re-create, chained to the old tail
-            changes.append(_Change(replace(new, action=Action.CREATE), prev.tail, None, new.perioder))
+        # (every request of a whole sak names every utbetaling: the locked fields are read only
+        # when one of them may have changed)
+        if not (prev.ident == new.ident and prev.sak_id == new.sak_id and prev.stønad is new.stønad):
+            check_locked_fields(prev, new)
+        if prev.action is _DELETE:  # stopped earlier and back now: re-create, chained to the old tail
+            changes.append(_Change(_with(new, Action.CREATE, new.tail), prev.tail, None, new.perioder))
             continue
         if prev.perioder == new.perioder:
             continue
@@ -120,29 +162,38 @@ def _changes(request: Request, confirmed: Mapping[str, Utbetaling]) -> list[_Cha
                 409, ErrorCode.ONLY_BETALENDE_ENHET_CHANGED, f"utbetaling {new.uid}: only betalendeEnhet changed"
             )
         upd = update_lines(prev.perioder, new.perioder)
-        changes.append(_Change(replace(new, action=Action.UPDATE), prev.tail, upd.opphør_fom, upd.nye))
+        changes.append(_Change(_with(new, Action.UPDATE, new.tail), prev.tail, upd.opphør_fom, upd.nye))
 
     to_stop: list[str] = []
     if request.whole_sak:
-        to_stop = [uid for uid, prev in confirmed.items() if prev.active and uid not in in_request]
+        to_stop = [uid for uid, prev in confirmed.items() if prev.action is not _DELETE and uid not in in_request]
+    named = dict(request.stop_stønader)
     for uid in request.stops:
         prev = confirmed.get(uid)
         if prev is None:
             raise RequestRejected(404, ErrorCode.UTBETALING_NOT_FOUND, f"utbetaling {uid} has nothing to stop")
+        stønad = named.get(uid)
+        if stønad is not None:  # the stop names the stønad: the same locked fields as a change
+            check_locked_fields(prev, replace(prev, stønad=stønad, sak_id=request.sak_key.sak_id, ident=request.ident))
         if prev.active and uid not in to_stop:
             to_stop.append(uid)
     for uid in to_stop:
         prev = confirmed[uid]
         if prev.ident != request.ident:
             raise bad_request(ErrorCode.IMMUTABLE_FIELD_IDENT, f"utbetaling {uid}: ident cannot change")
-        stopped = replace(
-            prev,
-            action=Action.DELETE,
-            perioder=(),
-            behandling_id=request.behandling_id,
-            vedtakstidspunkt=request.vedtakstidspunkt,
-            saksbehandler=request.saksbehandler,
-            beslutter=request.beslutter,
+        stopped = Utbetaling(
+            prev.uid,
+            prev.sak_id,
+            prev.fagsystem,
+            request.behandling_id,
+            prev.ident,
+            prev.stønad,
+            request.vedtakstidspunkt,
+            request.saksbehandler,
+            request.beslutter,
+            (),
+            Action.DELETE,
+            prev.tail,
         )
         changes.append(_Change(stopped, prev.tail, prev.perioder[0].fom, ()))
     return changes
@@ -239,7 +290,7 @@ def plan_request(
             lid = delytelse_id(fagsystem, sak_id, seq, len(linjer))
             add(LinjeKind.NY, ch.after, periode, tail.delytelse_id if tail else None, None, lid)
             tail = Tail(lid, periode)
-        by_fagområde.setdefault(ch.after.stønad.fagområde, ([], []))[1].append(replace(ch.after, tail=tail))
+        by_fagområde.setdefault(ch.after.stønad.fagområde, ([], []))[1].append(_with(ch.after, ch.after.action, tail))
 
     # AAP's avvent: compared with what OS last accepted for the fagområde (settled rule 9).
     new_avvent = request.avvent

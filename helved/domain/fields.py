@@ -117,7 +117,7 @@ def bounded(value: str, name: str, max_len: int, code: ErrorCode) -> str:
         raise bad_request(code, f"{name} must be 1-{max_len} characters, was {len(value)}")
     # OS trims its fields: an id with surrounding spaces would come back as another id, and the
     # kvittering would match nothing. Control characters have no place in an id either.
-    if value != value.strip() or any(not ch.isprintable() for ch in value):
+    if value != value.strip() or not value.isprintable():  # every character printable
         raise bad_request(ErrorCode.INVALID_FIELD, f"{name} must not have surrounding spaces or control characters")
     return value
 
@@ -186,7 +186,7 @@ def enhet_field(obj: Mapping[str, Any], name: str, where: str = "") -> str | Non
         raise bad_request(
             ErrorCode.INVALID_FIELD, f"{where}{name} must be {MIN_ENHET}-{MAX_ENHET} characters, was {len(value)}"
         )
-    if value != value.strip() or any(not ch.isprintable() for ch in value):
+    if value != value.strip() or not value.isprintable():  # every character printable
         raise bad_request(
             ErrorCode.INVALID_FIELD, f"{where}{name} must not have surrounding spaces or control characters"
         )

@@ -7,8 +7,10 @@ can be held in Bytewax state and snapshotted without copying. Money is whole kro
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import operator
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -108,10 +110,15 @@ class SakKey:
 
     def as_json_text(self) -> str:
         """The key of `helved.saker.v1` and the routing key of the sak step (spec §2):
-        `{"sakId":"SAK-17","fagsystem":"AAP"}`, byte-stable, valid JSON for any sakId."""
-        return json.dumps(
-            {"sakId": self.sak_id, "fagsystem": self.fagsystem.value}, ensure_ascii=False, separators=(",", ":")
-        )
+        `{"sakId":"SAK-17","fagsystem":"AAP"}`, byte-stable, valid JSON for any sakId.
+
+        Written directly when neither part needs escaping (printable, no quote or backslash:
+        `json.dumps` with `ensure_ascii=False` then writes them as they are), else by
+        `json.dumps`; the same text either way, a tenth of the time."""
+        sak_id, fagsystem = self.sak_id, self.fagsystem.value
+        if sak_id.isprintable() and '"' not in sak_id and "\\" not in sak_id and fagsystem.isalpha():
+            return '{"sakId":"' + sak_id + '","fagsystem":"' + fagsystem + '"}'
+        return json.dumps({"sakId": sak_id, "fagsystem": fagsystem}, ensure_ascii=False, separators=(",", ":"))
 
 
 @picklable
@@ -133,13 +140,16 @@ class Tail:
     periode: Periode
 
 
-@picklable
 @dataclass(frozen=True, slots=True)
 class Utbetaling:
     """One payment chain (uid): its identity, its locked fields and its current periods.
 
     `action` and `tail` are set once the utbetaling has been put in an Oppdrag; an utbetaling
     freshly split from a request has neither.
+
+    Pickled as `StoredUtbetaling(blob, uid)`: its values packed once into bytes and kept with
+    it (`_blob`, not a value: never compared, dropped by `replace`), so a snapshot of a sak
+    copies each unchanged utbetaling's bytes instead of walking its values again.
     """
 
     uid: str
@@ -154,6 +164,7 @@ class Utbetaling:
     perioder: tuple[Periode, ...]
     action: Action | None = None
     tail: Tail | None = None
+    _blob: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def sak_key(self) -> SakKey:
@@ -162,6 +173,96 @@ class Utbetaling:
     @property
     def active(self) -> bool:
         return self.action is not Action.DELETE
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        blob = self._blob
+        if blob is None:
+            t = self.vedtakstidspunkt
+            if t.tzinfo is not None or t.fold or type(t) is not datetime:  # never in helved
+                return utbetaling_by_fields(self)
+            blob = _pack_utbetaling(self)
+            object.__setattr__(self, "_blob", blob)
+        return (StoredUtbetaling, (blob, self.uid))
+
+
+_UTBETALING_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Utbetaling) if f.init))
+
+
+def utbetaling_by_fields(u: Utbetaling) -> tuple[Any, tuple[Any, ...]]:
+    """The plain reduce of an utbetaling, `Utbetaling(*fields)` (how the changelog holds it)."""
+    return (Utbetaling, _UTBETALING_FIELDS(u))
+
+
+def _plain_periode(p: Periode) -> tuple[int, int, int, int | None, str | None]:
+    return (p.fom.toordinal(), p.tom.toordinal(), p.beløp, p.vedtakssats, p.betalende_enhet)
+
+
+def _periode(p: tuple[int, int, int, int | None, str | None]) -> Periode:
+    return Periode(date.fromordinal(p[0]), date.fromordinal(p[1]), p[2], p[3], p[4])
+
+
+def _pack_utbetaling(u: Utbetaling) -> bytes:
+    """An utbetaling's values but its uid as plain values (str, int, None and tuples of them:
+    dates as ordinals, the naive vedtakstidspunkt in ISO form), pickled."""
+    s, tail = u.stønad, u.tail
+    return pickle.dumps(
+        (
+            u.sak_id,
+            u.fagsystem.value,
+            u.behandling_id,
+            u.ident,
+            (s.name, s.klassekode, s.fagområde, s.periodetype.value),
+            u.vedtakstidspunkt.isoformat(),
+            u.saksbehandler,
+            u.beslutter,
+            tuple([_plain_periode(p) for p in u.perioder]),
+            None if u.action is None else u.action.value,
+            None if tail is None else (tail.delytelse_id, _plain_periode(tail.periode)),
+        ),
+        protocol=5,
+    )
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads what `_pack_utbetaling` writes and nothing else: plain values, no class can be
+    named (a changelog record is read with an allow-list; so is what it holds)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"an utbetaling's bytes cannot hold {module}.{name}")
+
+
+_STØNADER: dict[tuple[str, str, str, str], Stønad] = {}
+
+
+class StoredUtbetaling:
+    """How a pickle holds an `Utbetaling`: `StoredUtbetaling(blob, uid)` is that utbetaling,
+    the bytes kept with it (see `Utbetaling`)."""
+
+    def __new__(cls, blob: bytes, uid: str) -> Utbetaling:  # type: ignore[misc]
+        sak_id, fagsystem, behandling_id, ident, st, vedtak, sb, bs, ps, action, tail = _PlainUnpickler(
+            io.BytesIO(blob)
+        ).load()
+        stønad = _STØNADER.get(st)
+        if stønad is None:
+            stønad = Stønad(st[0], st[1], st[2], Periodetype(st[3]))
+            if len(_STØNADER) < 1024:
+                _STØNADER[st] = stønad
+        u = Utbetaling(
+            uid,
+            sak_id,
+            Fagsystem(fagsystem),
+            behandling_id,
+            ident,
+            stønad,
+            datetime.fromisoformat(vedtak),
+            sb,
+            bs,
+            tuple([_periode(p) for p in ps]),
+            None if action is None else Action(action),
+            None if tail is None else Tail(tail[0], _periode(tail[1])),
+        )
+        object.__setattr__(u, "_blob", blob)
+        return u
 
 
 @picklable
@@ -219,6 +320,9 @@ class Request:
     utbet_frekvens: str = "MND"
     # AAP's avvent: compared like the periods (settled rule 9); None for every other sender.
     avvent: Avvent | None = None
+    # The stønad a stop names for its uid (TS, historisk, valp): a stop is checked against the
+    # confirmed utbetaling's locked fields too (settled rule 8).
+    stop_stønader: tuple[tuple[str, Stønad], ...] = ()
 
 
 class LinjeKind(StrEnum):

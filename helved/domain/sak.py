@@ -26,9 +26,22 @@ from datetime import datetime
 from helved.errors import ErrorCode, RequestRejected
 
 from .diff import Plan, plan_request
-from .model import Avvent, Fagsystem, Kvittering, Oppdrag, Request, SakKey, Source, StatusKind, Utbetaling, picklable
+from .model import (
+    Action,
+    Avvent,
+    Fagsystem,
+    Kvittering,
+    Oppdrag,
+    Request,
+    SakKey,
+    Source,
+    StatusKind,
+    Utbetaling,
+    picklable,
+)
 
 ACCEPTED = ("00", "04")
+_DELETE = Action.DELETE
 REJECTED = ("08", "12")
 
 
@@ -181,7 +194,7 @@ class SakState:
 
     @property
     def active_uids(self) -> tuple[str, ...]:
-        return tuple(uid for uid, u in self.confirmed.items() if u.active)
+        return tuple([uid for uid, u in self.confirmed.items() if u.action is not _DELETE])
 
 
 def already_applied(state: SakState | None, source: Source | None) -> bool:
@@ -238,12 +251,15 @@ def _dryrun(state: SakState, req: Request) -> list[Output]:
         plan = _plan(state, req)
     except RequestRejected as err:
         return [_feilet(req, err)]
-    if not plan.parts:
+    # OS's simulation service simulates lines: an Oppdrag without any (AAP's avvent alone)
+    # changes no payment, so it is not simulated; with nothing else, the answer is "no change".
+    simulated = [p for p in plan.parts if p.oppdrag.linjer]
+    if not simulated:
         return [
             NoChangeOut(req.original_key, req.sak_key.fagsystem),
             StatusOut(req.original_key, req.sak_key.fagsystem, StatusKind.OK, simulering=True),
         ]
-    return [SimuleringOut(req.original_key, req.sak_key, p.oppdrag) for p in plan.parts]
+    return [SimuleringOut(req.original_key, req.sak_key, p.oppdrag) for p in simulated]
 
 
 def on_request(state: SakState | None, req: Request) -> tuple[SakState, list[Output]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from helved.domain.fields import (
@@ -23,7 +24,7 @@ from helved.domain.fields import (
     string,
 )
 from helved.domain.ids import utbetaling_uid
-from helved.domain.model import Fagsystem, Periodetype, Request, SakKey, Source, Stønad, Utbetaling
+from helved.domain.model import Fagsystem, Periode, Periodetype, Request, SakKey, Source, Stønad, Utbetaling
 from helved.domain.periods import DayTuple, merge_day_tuples, validate_perioder
 from helved.errors import ErrorCode, bad_request
 
@@ -144,6 +145,29 @@ def parse_request(
     `avstemming` is the record's timestamp as Europe/Oslo wall time; without one the
     vedtakstidspunkt is used, so the Oppdrag still depends only on the input.
     """
+    head = read_head(value)
+    days_in = head[-1]
+    # Read every day first, so a malformed day is reported even when it is not paid.
+    groups = _fast_groups(days_in)
+    if groups is None:
+        groups = {}
+        for i, raw in enumerate(days_in):
+            meldeperiode, dato, sats, beløp, typ = _read_day(raw, i)
+            if beløp == 0:
+                continue  # §4.1: a day paid 0 is not paid
+            groups.setdefault((meldeperiode, typ), []).append((dato, beløp, sats, None))
+    check_paid_days(groups)
+    sak_id = head[1]
+    paid = [paid_group(sak_id, meldeperiode, typ, days) for (meldeperiode, typ), days in groups.items()]
+    return build_request(head, paid, original_key, avstemming, source)
+
+
+Head = tuple[bool, str, str, str, datetime, str, str, list[Any]]
+
+
+def read_head(value: Any) -> Head:
+    """The fields of the message around its days, each checked in the contract's order:
+    (dryrun, sakId, behandlingId, ident, vedtakstidspunkt, saksbehandler, beslutter, days)."""
     if not isinstance(value, dict):
         raise bad_request(ErrorCode.INVALID_FIELD, "the message must be a JSON object")
     dryrun = value.get("dryrun", False)
@@ -164,55 +188,66 @@ def parse_request(
     days_in = value["utbetalinger"]
     if not isinstance(days_in, list):
         raise bad_request(ErrorCode.INVALID_FIELD, "utbetalinger must be a list")
+    return dryrun, sak_id, behandling_id, ident, vedtakstidspunkt, saksbehandler, beslutter, days_in
 
-    # Read every day first, so a malformed day is reported even when it is not paid.
-    groups = _fast_groups(days_in)
-    if groups is None:
-        groups = {}
-        for i, raw in enumerate(days_in):
-            meldeperiode, dato, sats, beløp, typ = _read_day(raw, i)
-            if beløp == 0:
-                continue  # §4.1: a day paid 0 is not paid
-            groups.setdefault((meldeperiode, typ), []).append((dato, beløp, sats, None))
-    check_paid_days(groups)
 
-    sak_key = SakKey(sak_id, FAGSYSTEM)
-    utbetalinger: list[Utbetaling] = []
-    for (meldeperiode, typ), days in groups.items():
-        stønad = STØNADER[typ]
-        perioder = merge_day_tuples(days, stønad.periodetype)
-        validate_perioder(perioder, stønad.periodetype, f"meldeperiode {meldeperiode} ({stønad.name})")
-        utbetalinger.append(
-            Utbetaling(
-                uid=utbetaling_uid(sak_key.fagsystem.value, sak_id, meldeperiode, stønad.klassekode),
-                sak_id=sak_id,
-                fagsystem=sak_key.fagsystem,
-                behandling_id=behandling_id,
-                ident=ident,
-                stønad=stønad,
-                vedtakstidspunkt=vedtakstidspunkt,
-                saksbehandler=saksbehandler,
-                beslutter=beslutter,
-                perioder=perioder,
-            )
-        )
+# What one group of paid days (one meldeperiode and utbetalingstype) becomes, whatever else the
+# message holds: (sort key, uid, stønad, periods). The sort key orders the request's utbetalinger.
+Paid = tuple[tuple[date, str, str], str, Stønad, tuple[Periode, ...]]
+
+
+def paid_group(sak_id: str, meldeperiode: str, typ: str, days: list[DayTuple]) -> Paid:
+    """One group's periods, checked (spec §9), and its uid."""
+    stønad = STØNADER[typ]
+    perioder = merge_day_tuples(days, stønad.periodetype)
+    validate_perioder(perioder, stønad.periodetype, f"meldeperiode {meldeperiode} ({stønad.name})")
+    uid = utbetaling_uid(FAGSYSTEM.value, sak_id, meldeperiode, stønad.klassekode)
+    return (perioder[0].fom, stønad.klassekode, uid), uid, stønad, perioder
+
+
+def build_request(
+    head: Head,
+    paid: list[Paid],
+    original_key: str | None,
+    avstemming: datetime | None,
+    source: Source | None,
+) -> Request:
+    """The request of a message whose fields are `head` and whose groups of paid days became
+    `paid` (sorted here, in place)."""
+    dryrun, sak_id, behandling_id, ident, vedtakstidspunkt, saksbehandler, beslutter, _ = head
     # Split order: by first paid day, then klassekode, then uid. Independent of how the sender
     # happened to order its days, so equal decisions give equal Oppdrag.
-    utbetalinger.sort(key=lambda u: (u.perioder[0].fom, u.stønad.klassekode, u.uid))
+    paid.sort(key=_sort_key)
+    fagsystem = FAGSYSTEM
+    utbetalinger = tuple(
+        Utbetaling(
+            uid, sak_id, fagsystem, behandling_id, ident, stønad, vedtakstidspunkt, saksbehandler, beslutter, perioder
+        )
+        for _, uid, stønad, perioder in paid
+    )
     return Request(
         original_key=original_key,
-        sak_key=sak_key,
+        sak_key=SakKey(sak_id, fagsystem),
         behandling_id=behandling_id,
         ident=ident,
         vedtakstidspunkt=vedtakstidspunkt,
         saksbehandler=saksbehandler,
         beslutter=beslutter,
         dryrun=dryrun,
-        utbetalinger=tuple(utbetalinger),
+        utbetalinger=utbetalinger,
         whole_sak=True,
         avstemming=avstemming or vedtakstidspunkt,
         source=source,
     )
+
+
+def fast_day_groups(days_in: list[Any]) -> dict[tuple[str, str], list[DayTuple]] | None:
+    """The paid days by (meldeperiode, utbetalingstype) when every day is well-formed, else None
+    (then `parse_request` reports the first broken rule): the day reader of `parse_request`."""
+    return _fast_groups(days_in)
+
+
+_sort_key = itemgetter(0)  # a Paid's sort key
 
 
 CONTRACT = Contract(

@@ -172,6 +172,7 @@ def parse_request(
         utbetalinger=utbetalinger,
         whole_sak=False,
         stops=stops,
+        stop_stønader=tuple((u, stønad) for u in stops),
         avstemming=avstemming or vedtakstidspunkt,
         source=source,
         utbet_frekvens=UTBET_FREKVENS,

@@ -278,6 +278,7 @@ def parse_request(
     # order the sender listed them in, so equal decisions give equal Oppdrag.
     utbetalinger.sort(key=lambda u: (u.perioder[0].fom, u.stønad.klassekode, u.uid))
     stops = tuple(sorted(e.uid for e in entries if not e.perioder))
+    stop_stønader = tuple(sorted(((e.uid, e.stønad) for e in entries if not e.perioder), key=lambda pair: pair[0]))
     return Request(
         original_key=original_key,
         sak_key=sak_key,
@@ -292,6 +293,7 @@ def parse_request(
         stops=stops,
         avstemming=avstemming or vedtakstidspunkt,
         source=source,
+        stop_stønader=stop_stønader,
     )
 
 

@@ -5,8 +5,8 @@ this stage only guards it and carries the decision out:
 
 1. an event the sak applied before (an input the intake stage read again after a crash)
    changes nothing and produces nothing;
-2. the domain transition, its outputs encoded as records (`encode`); a bug in it is FEILET 500
-   and a dead letter, the state untouched;
+2. the domain transition, its outputs encoded as records (`encode`); a bug in either is FEILET
+   500 (for a request) and a dead letter, the state untouched: never a stopped dataflow;
 3. the event marked applied on the new state (its topic partition's mark);
 4. with `changelog`, the sak's new state as the last record (`topics.sak_state`).
 """
@@ -65,6 +65,7 @@ def _transition(config: FlowConfig, state: SakState | None, event: Event) -> tup
         src = event.request.source
         try:
             new_state, outputs = on_request(state, event.request)
+            return new_state, encode(topics, outputs, src)
         except Exception as exc:  # a bug: FEILET 500, the record kept, the state untouched
             req = event.request
             log.exception("bug on request for %s", req.sak_key.as_json_text())
@@ -77,9 +78,9 @@ def _transition(config: FlowConfig, state: SakState | None, event: Event) -> tup
                 ],
                 src,
             )
-        return new_state, encode(topics, outputs, src)
     try:
         new_state, outputs = on_receipt(state, event.kvittering, event.source, event.at)
+        records = encode(topics, outputs, event.source)
     except Exception as exc:
         log.exception("bug on kvittering %s", event.source)
         return state, encode(
@@ -96,4 +97,4 @@ def _transition(config: FlowConfig, state: SakState | None, event: Event) -> tup
                 event.source.offset,
                 o.reason,
             )
-    return new_state, encode(topics, outputs, event.source)
+    return new_state, records

@@ -16,7 +16,7 @@ import orjson
 
 from helved import codec
 from helved.config import Topics
-from helved.domain.model import Source, StatusKind
+from helved.domain.model import Source, StatusKind, Utbetaling
 from helved.domain.sak import (
     ConfirmedOut,
     DeadLetter,
@@ -45,22 +45,26 @@ Cause = Source | InRecord | None
 
 
 def encode(topics: Topics, outputs: Iterable[Output], cause: Cause) -> list[OutRecord]:
-    """`outputs` as records, in order."""
-    return [record_of(topics, o, cause) for o in outputs]
+    """`outputs` as records, in order (the cause's provenance headers built once for all)."""
+    prov = _provenance(cause)
+    return [record_of(topics, o, cause, prov) for o in outputs]
 
 
-def record_of(topics: Topics, o: Output, cause: Cause) -> OutRecord:
-    """One output as the record that carries it (and counted, where the metrics count it)."""
+def record_of(topics: Topics, o: Output, cause: Cause, prov: Headers | None = None) -> OutRecord:
+    """One output as the record that carries it (and counted, where the metrics count it).
+    `prov`: the cause's provenance headers when the caller has them already."""
     ts = timestamp(cause)
+    if prov is None:
+        prov = _provenance(cause)
     match o:
         case StatusOut():
-            hs = headers(cause, ("original-key", o.original_key), ("fagsystem", o.fagsystem.value))
+            hs = _headers(prov, ("original-key", o.original_key), ("fagsystem", o.fagsystem.value))
             METRICS.status(o.fagsystem.value, o.status.value, o.status is StatusKind.MOTTATT and o.oppdrag is None)
             return OutRecord(topics.status, o.original_key, codec.encode_status(o), hs, ts)
         case OppdragOut():
             sak = o.sak_key.as_json_text()
-            hs = headers(
-                cause,
+            hs = _headers(
+                prov,
                 ("original-key", o.original_key),
                 ("fagsystem", o.sak_key.fagsystem.value),
                 ("sak", sak),
@@ -69,8 +73,8 @@ def record_of(topics: Topics, o: Output, cause: Cause) -> OutRecord:
             METRICS.oppdrag_sent(sak, o.sak_key.fagsystem.value, len(o.oppdrag.linjer))
             return OutRecord(topics.oppdrag, o.original_key, oppdrag_xml(o.oppdrag), hs, ts)
         case SimuleringOut():
-            hs = headers(
-                cause,
+            hs = _headers(
+                prov,
                 ("original-key", o.original_key),
                 ("fagsystem", o.sak_key.fagsystem.value),
                 ("sak", o.sak_key.as_json_text()),
@@ -78,18 +82,19 @@ def record_of(topics: Topics, o: Output, cause: Cause) -> OutRecord:
             METRICS.simulering(o.sak_key.fagsystem.value)
             return OutRecord(topics.simuleringer, o.original_key, simulering_xml(o.oppdrag), hs, ts)
         case NoChangeOut():
-            hs = headers(cause, ("original-key", o.original_key), ("fagsystem", o.fagsystem.value))
+            hs = _headers(prov, ("original-key", o.original_key), ("fagsystem", o.fagsystem.value))
             return OutRecord(topics.dryrun(o.fagsystem), o.original_key, _no_change(o), hs, ts)
         case PendingOut():
-            hs = headers(cause, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
-            return OutRecord(topics.pending, o.utbetaling.uid, codec.encode_utbetaling(o.utbetaling), hs, ts)
+            hs = _headers(prov, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
+            return OutRecord(topics.pending, o.utbetaling.uid, _utbetaling_json(o.utbetaling, keep=True), hs, ts)
         case PendingCleared():
-            return OutRecord(topics.pending, o.uid, None, headers(cause), ts)
+            _SENT.pop(o.uid, None)
+            return OutRecord(topics.pending, o.uid, None, prov, ts)
         case ConfirmedOut():
-            hs = headers(cause, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
-            return OutRecord(topics.utbetalinger, o.utbetaling.uid, codec.encode_utbetaling(o.utbetaling), hs, ts)
+            hs = _headers(prov, ("original-key", o.original_key), ("fagsystem", o.utbetaling.fagsystem.value))
+            return OutRecord(topics.utbetalinger, o.utbetaling.uid, _utbetaling_json(o.utbetaling), hs, ts)
         case SakerOut():
-            hs = headers(cause, ("fagsystem", o.sak_key.fagsystem.value))
+            hs = _headers(prov, ("fagsystem", o.sak_key.fagsystem.value))
             return OutRecord(topics.saker, o.sak_key.as_json_text(), codec.encode_saker(o.uids), hs, ts)
         case DeadLetter():
             METRICS.dead_letter(o.reason)
@@ -100,10 +105,31 @@ def record_of(topics: Topics, o: Output, cause: Cause) -> OutRecord:
 
 def headers(cause: Cause, *pairs: tuple[str, str | None]) -> Headers:
     """The named headers that have a value, then the cause's provenance."""
-    hs: list[tuple[str, bytes]] = [(k, v.encode()) for k, v in pairs if v is not None]
-    if cause is not None:
-        hs.extend(provenance(cause))
-    return tuple(hs)
+    return _headers(_provenance(cause), *pairs)
+
+
+def _headers(prov: Headers, *pairs: tuple[str, str | None]) -> Headers:
+    return tuple([(k, v.encode()) for k, v in pairs if v is not None]) + prov
+
+
+def _provenance(cause: Cause) -> Headers:
+    return provenance(cause) if cause is not None else ()
+
+
+# An utbetaling's pending record (its Oppdrag sent) and its confirmed record (OS accepted it)
+# carry the same value, the same object: its JSON is kept from the one to the other, by uid for
+# that object only, and dropped when the pending record is cleared (accepted or rejected).
+_SENT: dict[str, tuple[Utbetaling, bytes]] = {}
+
+
+def _utbetaling_json(u: Utbetaling, keep: bool = False) -> bytes:
+    sent = _SENT.get(u.uid)
+    if sent is not None and sent[0] is u:
+        return sent[1]
+    value = codec.encode_utbetaling(u)
+    if keep:
+        _SENT[u.uid] = (u, value)
+    return value
 
 
 def timestamp(cause: Cause) -> int | None:

@@ -16,7 +16,7 @@ import orjson
 
 from helved import fagsystemer
 from helved.config import Topics
-from helved.domain.model import Fagsystem, SakKey, Source, StatusKind
+from helved.domain.model import Fagsystem, Request, SakKey, Source, StatusKind
 from helved.domain.sak import DeadLetter, Error, StatusOut
 from helved.errors import DlqReason, ErrorCode, ReceiptRejected, RequestRejected
 from helved.oppdrag.xml import parse_kvittering
@@ -26,6 +26,7 @@ from helved.records import InRecord, OutRecord
 from .config import FlowConfig
 from .encode import record_of
 from .events import Event, ReceiptEvent, RequestEvent, Routed, source_of
+from .incremental import RAW_PARSERS
 
 # The logger keeps the name of the module this code grew in: log lines read as before.
 log = logging.getLogger("helved.pipeline")
@@ -55,6 +56,9 @@ def request(topics: Topics, rec: InRecord, fagsystem: Fagsystem) -> list[Routed]
     """A request record of `fagsystem` -> its sak's request event, read by the fagsystem's own
     parser, or FEILET + the raw record on the DLQ."""
     src = source_of(rec)
+    fast = _parse_raw(fagsystem, rec, src)
+    if fast is not None:
+        return [(fast.sak_key.as_json_text(), RequestEvent(fast))]
     parse = fagsystemer.contract(fagsystem).parse
     dryrun = False
     try:
@@ -75,6 +79,20 @@ def request(topics: Topics, rec: InRecord, fagsystem: Fagsystem) -> list[Routed]
         bug = RequestRejected(500, ErrorCode.INTERNAL_ERROR, type(exc).__name__)
         return _rejected(topics, rec, src, fagsystem, bug, dryrun)
     return [(req.sak_key.as_json_text(), RequestEvent(req))]
+
+
+def _parse_raw(fagsystem: Fagsystem, rec: InRecord, src: Source) -> Request | None:
+    """The request read from the record's bytes by the fagsystem's incremental reader, when it
+    has one and it can (`helved.flow.incremental`): the same `Request` the full path in `request`
+    gives. None: take the full path."""
+    parse_raw = RAW_PARSERS.get(fagsystem)
+    if parse_raw is None or rec.value is None:
+        return None
+    try:
+        avstemming = record_time(rec.timestamp_ms)
+    except Exception:
+        return None
+    return parse_raw(rec.value, original_key=rec.key, avstemming=avstemming, source=src)
 
 
 def kvittering(topics: Topics, rec: InRecord) -> list[Routed]:

@@ -69,6 +69,7 @@ class AvstemtWatch:
         self._settings = settings
         self._metrics = metrics if metrics is not None else METRICS
         self._poll_s = poll_s
+        self._connect_s = 5.0  # how long one attempt waits for the broker's metadata
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._latest: dict[str | None, InRecord] = {}
@@ -80,9 +81,11 @@ class AvstemtWatch:
         return self
 
     def stop(self) -> None:
+        """Ask the thread to stop; wait a moment for it (it is a daemon: a thread still waiting
+        for a broker that is gone never holds the bridge's exit)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(self._poll_s + 10)
+            self._thread.join(self._poll_s + 1)
 
     def _publish(self) -> None:
         last, by_fagomrade = run_times(self._latest)
@@ -101,7 +104,7 @@ class AvstemtWatch:
         topic = self._settings.topics.avstemt
         while not self._stop.is_set():
             try:
-                with Follower(self._settings, [topic]) as follower:
+                with Follower(self._settings, [topic], timeout_s=self._connect_s) as follower:
                     dirty = True  # something to publish once at the end
                     while not self._stop.is_set():
                         dirty = self._apply(follower.poll(self._poll_s)) or dirty
@@ -112,5 +115,7 @@ class AvstemtWatch:
                                 log.info("read %s: %d avstemming run(s) recorded", topic, len(self._latest))
                                 self.caught_up.set()
             except Exception as exc:  # a metric is never worth stopping the bridge for
+                if self._stop.is_set():  # stopping (the broker may be going too): nothing to report
+                    return
                 log.warning("following %s: %s; trying again in 30 s", topic, exc)
                 self._stop.wait(30)
