@@ -111,9 +111,18 @@ def assert_as_the_decisions_say(stack: Stack, senders: Senders) -> None:
     journal = Journal(stack.os_state_dir / "bridge.sqlite")
     try:
         assert journal.counts() == (SAKER * DECISIONS, 0)
+        suspects = journal.suspects()
     finally:
         journal.close()
-    assert not any(r.replay for r in stack.os.replies), "an Oppdrag was handed to OS twice"
+    # An Oppdrag reaches OS twice only through the one window no gateway without transactions can
+    # close (SIGKILL between OS accepting it and the bridge's journal write; module docstring of
+    # helved.os.bridge): then the bridge must have reported it as a suspected double payment, and
+    # OS (which knows the document) booked it once — the payments above are exact either way.
+    replays = sum(r.replay for r in stack.os.replies)
+    assert replays <= len(suspects), (
+        f"an Oppdrag was handed to OS twice without being reported ({replays} > {len(suspects)})"
+    )
+    assert len(suspects) <= 1, suspects  # one bridge kill: at most one interrupted hand-over
 
 
 def _bridge_process(stack: Stack) -> subprocess.Popen[bytes]:
