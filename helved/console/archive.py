@@ -170,7 +170,7 @@ def value_of(row: Mapping[str, Any]) -> bytes | None:
     return (row["body"] or "").encode("utf-8")
 
 
-def _json(value: bytes | None) -> Any:
+def json_or_none(value: bytes | None) -> Any:
     if not value:
         return None
     try:
@@ -262,14 +262,14 @@ def derive(rec: InRecord, tmap: TopicMap) -> dict[str, Any]:
     status = code = ref = uid = None
 
     if kind == "request":
-        obj = _json(rec.value)
+        obj = json_or_none(rec.value)
         fagsystem = tmap.fagsystem_of(rec.topic)
         original_key = _str(rec.key)
         if isinstance(obj, dict):
             sak_id = _str(obj.get("sakId"))
             code = "dryrun" if obj.get("dryrun") is True else None
     elif kind == "status":
-        obj = _json(rec.value)
+        obj = json_or_none(rec.value)
         original_key = original_key or _str(rec.key)
         if isinstance(obj, dict):
             status = _str(obj.get("status"), 16)
@@ -286,7 +286,7 @@ def derive(rec: InRecord, tmap: TopicMap) -> dict[str, Any]:
             code = _str(fields.get("alvorlighetsgrad"), 64)
     elif kind in ("pending", "utbetaling"):
         uid = _str(rec.key, 64)
-        obj = _json(rec.value)
+        obj = json_or_none(rec.value)
         if isinstance(obj, dict):
             sak_id = _str(obj.get("sakId"))
             fagsystem = _str(obj.get("fagsystem"), 64) or fagsystem
@@ -303,7 +303,7 @@ def derive(rec: InRecord, tmap: TopicMap) -> dict[str, Any]:
         original_key = original_key or _str(rec.key)
         fagsystem = fagsystem or tmap.fagsystem_of(headers.get("src-topic", ""))
         code = error_code(headers.get("error"))
-        obj = _json(rec.value)
+        obj = json_or_none(rec.value)
         if isinstance(obj, dict) and not sak_id:
             sak_id = _str(obj.get("sakId"))
     elif kind == "avstemming":
@@ -311,7 +311,7 @@ def derive(rec: InRecord, tmap: TopicMap) -> dict[str, Any]:
     elif kind == "avstemt":
         ref = _str(rec.key)
     elif kind == "audit":
-        obj = _json(rec.value)
+        obj = json_or_none(rec.value)
         if isinstance(obj, dict):
             code = _str(obj.get("action"), 64)
             target = obj.get("target")

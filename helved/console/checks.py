@@ -21,11 +21,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import sqlalchemy as sa
 from lxml import etree
 
 from helved.console.archive import records
+from helved.console.queries import json_or_none
 from helved.domain.avstemming import is_working_day
 
 R = records
@@ -92,15 +92,6 @@ def stuck(candidates: list[dict[str, Any]], now_ms: int, flight_ms: int) -> list
 # Pending and confirmed against the receipts
 
 
-def _json(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
-
 def _header(headers: list[list[str]] | None, name: str) -> str | None:
     for n, v in headers or []:
         if n == name:
@@ -121,7 +112,7 @@ def _latest_per_uid(kind: str) -> Any:
 
 def _summary(row: Any) -> dict[str, Any]:
     m = row._mapping
-    body = _json(m["body"]) if "body" in m else None
+    body = json_or_none(m["body"]) if "body" in m else None
     return {
         "id": m["id"],
         "uid": m["uid"],

@@ -22,7 +22,7 @@ HOUR_MS = 3_600_000
 FINAL = ("OK", "FEILET")
 
 
-def _json(text: str | None) -> Any:
+def json_or_none(text: str | None) -> Any:
     if not text:
         return None
     try:
@@ -78,7 +78,7 @@ def audit_entries(conn: sa.Connection, action: str | None = None, refs: set[str]
         q = q.where(R.c.ref.in_(refs))
     out = []
     for rid, body, ts, ref in conn.execute(q.order_by(R.c.id)):
-        obj = _json(body)
+        obj = json_or_none(body)
         if isinstance(obj, dict):
             out.append({**obj, "recordId": rid, "recordTime": ts, "ref": ref})
     return out
@@ -201,7 +201,7 @@ def dashboard(archive: Archive, now_ms: int, *, flight_ms: int = HOUR_MS) -> dic
             d = row_dict(row)
             if ref_of(d) in handled:
                 continue
-            err = (_json(d.pop("body")) or {}).get("error") or {}
+            err = (json_or_none(d.pop("body")) or {}).get("error") or {}
             d["error"] = err if isinstance(err, dict) else {}
             feilet.append(d)
         later = _latest_status_ids(conn, {f["originalKey"] for f in feilet if f["originalKey"]})
@@ -232,7 +232,7 @@ def dashboard(archive: Archive, now_ms: int, *, flight_ms: int = HOUR_MS) -> dic
         ).all()
         per_fagomrade: dict[str, dict[str, Any]] = {}
         for _key, body, ts, rid in avstemt:
-            run = _json(body)
+            run = json_or_none(body)
             if not isinstance(run, dict):
                 continue
             for fo, info in (run.get("fagområder") or {}).items():
@@ -436,15 +436,15 @@ def sak(archive: Archive, sak_id: str, fagsystem: str) -> dict[str, Any]:
                 r["uid"], {"uid": r["uid"], "confirmed": None, "pending": None, "wasConfirmed": []}
             )
             slot = "confirmed" if kind == "utbetaling" else "pending"
-            u[slot] = _json(r["body"])
+            u[slot] = json_or_none(r["body"])
             if kind == "utbetaling" and isinstance(u[slot], dict):
                 u["wasConfirmed"].extend(u[slot].get("perioder") or [])  # every period OS ever accepted
             if kind == "utbetaling" and u[slot] is None:  # a tombstone: gone
                 u["deleted"] = True
         elif kind == "saker":
-            active = _json(r["body"])
+            active = json_or_none(r["body"])
         elif kind == "audit":
-            audit.append({**(_json(r["body"]) or {}), "recordId": r["id"], "recordTime": r["timestamp"]})
+            audit.append({**(json_or_none(r["body"]) or {}), "recordId": r["id"], "recordTime": r["timestamp"]})
     for s in requests.values():
         for o in s["oppdrag"]:
             o["receipts"] = receipts.get((o["originalKey"], o["ref"]), [])
@@ -481,7 +481,7 @@ def audit_log(archive: Archive, page: int = 1, size: int = 100) -> dict[str, Any
         ).all()
     items = []
     for rid, body, ts, ref in rows:
-        obj = _json(body)
+        obj = json_or_none(body)
         items.append(
             {**(obj if isinstance(obj, dict) else {"raw": body}), "recordId": rid, "recordTime": ts, "ref": ref}
         )
