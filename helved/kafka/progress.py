@@ -119,6 +119,11 @@ class ConsumerLag:
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
 
+    @property
+    def bootstrap(self) -> Any:
+        """The broker this instance looks at (`bootstrap.servers`)."""
+        return self._config.get("bootstrap.servers")
+
     # -- from the consumers ------------------------------------------------------------------------
 
     def track(self, topic: str, partition: int, start: int) -> None:
@@ -149,7 +154,10 @@ class ConsumerLag:
         """Read the high watermark of every tracked partition and set its lag; the lags set.
         A partition whose watermarks do not come within the timeout keeps its last value."""
         positions = self.positions()
-        if not positions:
+        if not positions:  # every source closed: no consumer of ours lingers on the broker
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
             return {}
         if self._consumer is None:
             self._consumer = Consumer(self._config)
@@ -204,6 +212,11 @@ def pipeline_lag(config: Mapping[str, Any]) -> ConsumerLag:
     """The one `ConsumerLag` of this process's Kafka sources (started on first use)."""
     global _pipeline_lag
     with _pipeline_lock:
+        if _pipeline_lag is not None and _pipeline_lag.bootstrap != config.get("bootstrap.servers"):
+            # Another broker (in-process flows of tests and tools, one after the other): the
+            # old one's positions and consumer belong to a broker that may be gone.
+            _pipeline_lag.stop()
+            _pipeline_lag = None
         if _pipeline_lag is None:
             try:
                 interval = lag_interval_s()
