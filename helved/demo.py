@@ -403,20 +403,23 @@ def avstemming_of_the_day(printer: Printer, settings: Settings) -> None:
     """The grensesnittavstemming of the demo's day as a dry run (nothing is produced): what
     helved would report to OS per fagområde, and OS's (the emulator's) check of it against what
     it received and answered (`avstemming.md`)."""
-    from datetime import datetime
-
     from helved.avstemming import events, located
     from helved.domain.avstemming import Kategori, avstem
     from helved.kafka.consumer import read_all
     from helved.oppdrag.avstemming import avstemming_xml
-    from helved.oslo import OSLO
+    from helved.oslo import record_time
 
     topics = settings.topics
-    day = datetime.now(OSLO).date()  # the demo's records are stamped as they are sent
     records = read_all(settings, [topics.oppdrag, topics.kvittering])
-    resultat = avstem(events(located(records), topics), day, day)
+    # The days the demo's Oppdrag were sent on (their records' time, as their avstemming keys).
+    days = sorted({t.date() for r in records if r.topic == topics.oppdrag and (t := record_time(r.timestamp_ms))})
+    if not days:
+        return
+    fom, tom = days[0], days[-1]
+    resultat = avstem(events(located(records), topics), fom, tom)
     printer.say()
-    printer.say(f"Grensesnittavstemming of {day.isoformat()} (dry run: nothing sent to OS's queue)")
+    span = fom.isoformat() if fom == tom else f"{fom.isoformat()}..{tom.isoformat()}"
+    printer.say(f"Grensesnittavstemming of {span} (dry run: nothing sent to OS's queue)")
     header = "  ".join(f"{k.value:>12}" for k in Kategori)
     printer.say(f"  {'fagområde':<9}  {'id':<22}  {header}  OS's check")
     for a in resultat.avstemminger:

@@ -138,6 +138,8 @@ class Metrics:
         working_day = Gauge(
             "helved_working_day", "1 on a Norwegian working day (Europe/Oslo date), else 0", registry=registry
         )
+        # Live operational gauges read at scrape time (alerting only, like helved_os_open below);
+        # no record helved writes depends on them.
         working_day.set_function(lambda: float(working_day_at(datetime.now(OSLO))))
         day_start = Gauge(
             "helved_oslo_day_start_timestamp_seconds",

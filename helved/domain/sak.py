@@ -160,15 +160,6 @@ class InFlight:
     behandling_id: str
     sent: tuple[Sent, ...]
 
-    @property
-    def oppdrag(self) -> Oppdrag:
-        """The first Oppdrag of the request (the only one unless it spans fagområder)."""
-        return self.sent[0].oppdrag
-
-    @property
-    def pending(self) -> tuple[Utbetaling, ...]:
-        return tuple(u for s in self.sent for u in s.pending)
-
 
 @picklable
 @dataclass(frozen=True, slots=True)
