@@ -19,6 +19,7 @@ Environment variables (all optional):
 | `HELVED_ADDRESSES` | — | every process of a Bytewax cluster, `host:port;host:port…` (Bytewax's `-a`); unset means one process |
 | `HELVED_PROCESS_ID` | `0` | this process's index in `HELVED_ADDRESSES` (Bytewax's `-i`) |
 | `HELVED_RECOVERY_PARTS` | workers × processes | recovery partitions created in a new recovery directory (fixed once created) |
+| `HELVED_FETCH_WAIT_MS` | `20` | longest a consumer's fetch waits for records (librdkafka `fetch.wait.max.ms`); on brokers that answer a waiting fetch only when its wait ends (Tansu) it is each hop's latency, and shorter waits cost the broker more fetches (BENCHMARKS.md, openloop) |
 """
 
 from __future__ import annotations
@@ -142,8 +143,11 @@ class Settings:
     addresses: tuple[str, ...] = ()
     process_id: int = 0
     recovery_parts: int | None = None
+    fetch_wait_ms: int = 20
 
     def __post_init__(self) -> None:
+        if not 1 <= self.fetch_wait_ms <= 10_000:
+            raise ValueError(f"HELVED_FETCH_WAIT_MS must be between 1 and 10000, got {self.fetch_wait_ms}")
         if self.security_protocol not in SECURITY_PROTOCOLS:
             raise ValueError(
                 f"HELVED_SECURITY_PROTOCOL must be one of {', '.join(SECURITY_PROTOCOLS)}, "
@@ -232,6 +236,7 @@ class Settings:
             addresses=addresses,
             process_id=number("HELVED_PROCESS_ID", 0, int),
             recovery_parts=None if parts is None else number("HELVED_RECOVERY_PARTS", 1, int),
+            fetch_wait_ms=number("HELVED_FETCH_WAIT_MS", 20, int),
         )
 
     @property

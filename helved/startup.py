@@ -28,7 +28,6 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -41,9 +40,6 @@ from helved.statelog import ChangelogStates
 # The logger keeps the name it had as `helved.runner`: log queries select on it.
 log = logging.getLogger("helved.runner")
 
-# Tansu does not wake a waiting fetch when a record arrives: without this every hop through
-# the pipeline waits up to librdkafka's default 500 ms. Harmless on Kafka, which does.
-PIPELINE_CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 50}
 
 MARKER = "helved-recovery.json"
 
@@ -159,7 +155,7 @@ def run_pipeline(settings: Settings, *, broker_timeout_s: float = 10.0) -> None:
         state=f"the recovery directory {settings.recovery_dir} and the OS bridge's state",
         recovery_dir=settings.recovery_dir,
     )
-    flow = get_flow(settings, restored=restored, consumer_config=PIPELINE_CONSUMER_CONFIG)
+    flow = get_flow(settings, restored=restored)
     # helved's metrics: on Bytewax's /metrics when its dataflow API is on, else on a port of
     # their own (HELVED_METRICS_PORT; 0 = off). See helved.metrics.
     if not metrics.bytewax_api_serves_metrics():
@@ -204,5 +200,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HELVED_ADDRESSES": ";".join(settings.addresses),
         "HELVED_PROCESS_ID": str(settings.process_id),
         "HELVED_RECOVERY_PARTS": "" if settings.recovery_parts is None else str(settings.recovery_parts),
+        "HELVED_FETCH_WAIT_MS": str(settings.fetch_wait_ms),
     }
     return env

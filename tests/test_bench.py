@@ -173,3 +173,35 @@ def test_the_output_digest_ignores_order_but_not_content():
     assert digest([b"a", b"bc"]) == digest([b"bc", b"a"])
     assert digest([b"a", b"bc"]) != digest([b"ab", b"c"])
     assert digest([b"a"]) != digest([b"a", b"a"])
+
+
+@pytest.mark.integration
+def test_openloop_section_sends_on_schedule_and_measures_every_decision():
+    """The open-loop section over the embedded broker, with OS in its own process: every
+    decision offered becomes final, latencies and the CPU of every process are reported, and
+    the curve lands in the targets and the printed table."""
+    import dataclasses
+
+    from helved.bench.openloop import section_openloop
+    from helved.bench.report import render
+    from helved.bench.run import SMOKE, targets
+
+    cfg = dataclasses.replace(SMOKE, snapshot_s=1.0)
+    res = section_openloop(cfg, rates=(20.0, 40.0), duration_s=1.0, os_kind="emulator")
+    assert [st["offered_per_s"] for st in res["steps"]] == [20.0, 40.0]
+    for st in res["steps"]:
+        assert st["decisions"] == st["offered_per_s"] * 1.0
+        assert st["final"] == st["decisions"]  # every decision reached OK or FEILET
+        lat = st["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert set(st["cores_busy"]) == {"pipeline", "broker", "os", "load_generator"}
+        assert st["cores_busy"]["os"] is not None and st["cores_busy"]["os"] > 0  # OS did the work, elsewhere
+    assert res["max_sustained_per_s"] in (0.0, 20.0, 40.0)
+    full = {
+        "machine": {"nproc": 2, "python": "3", "bytewax": "0", "loadavg_at_start": [0.0]},
+        "config": dataclasses.asdict(cfg),
+        "openloop": [res],
+    }
+    rows = [t["target"] for t in targets(full)]
+    assert any("open loop (OS emulator)" in r for r in rows)
+    assert "offered/s" in render(full)

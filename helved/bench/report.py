@@ -167,6 +167,36 @@ def render(res: dict[str, Any]) -> str:
         lines += _table(
             ["saker", "earlier", "timed", "mp/msg", "floor/req", "floor/mp", "flow/req", "flow/mp", "B/uid"], hrows
         )
+    for curve in res.get("openloop", []):
+        lines.append("")
+        if curve.get("available") is False:
+            lines.append(f"openloop (OS {curve.get('os')}): not run: {curve['reason']}")
+            continue
+        lines.append(
+            f"openloop over the broker, OS {curve['os']} in its own process: decision -> final status (ms) at "
+            f"fixed arrival rates, {curve['duration_s']:g} s each; cores busy per process (of {curve['machine_cores']})"
+        )
+        orows = [
+            [
+                _n(st["offered_per_s"]),
+                _n(st["completed_per_s"]),
+                "yes" if st["sustained"] else "no",
+                _n(st["latency_ms"]["p50"], 0),
+                _n(st["latency_ms"]["p90"], 0),
+                _n(st["latency_ms"]["p99"], 0),
+                _n(st["latency_ms"]["max"], 0),
+                " ".join(
+                    f"{name} {st['cores_busy'][name] or 0:.2f}"
+                    for name in ("pipeline", "broker", "os", "load_generator")
+                ),
+            ]
+            for st in curve["steps"]
+        ]
+        lines += _table(
+            ["offered/s", "completed/s", "sustained", "p50", "p90", "p99", "max", "cores busy"],
+            orows,
+            {0, 1, 3, 4, 5, 6},
+        )
     tg = res.get("targets", [])
     if tg:
         lines.append("")

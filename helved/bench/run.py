@@ -14,6 +14,9 @@ its own, not the largest of everything before it):
 - `drain`      the pipeline alone over the broker working off a backlog of new saker, once per
                entry of `broker_processes`: what extra processes buy when the pipeline, not
                the closed loop through OS, is the limit.
+- `openloop`   the whole system over the broker at fixed arrival rates (`openloop_rates`), OS
+               in a process of its own (`helved.bench.openloop`), once per `openloop_os`:
+               the latency curve, the highest rate sustained, and each process's CPU.
 
 Per-core figures (requests/s, lines/s, us per request) come from CPU time: the process's CPU
 time (every thread) less the CPU time the bench spent outside helved (generating traffic, the OS
@@ -39,7 +42,7 @@ from .floor import FloorResult, run_floor
 from .inprocess import InprocessRun, PhaseStats, run_inprocess
 from .traffic import Profile, histories
 
-SECTIONS = ("floor", "inprocess", "scaling", "history", "broker", "drain")
+SECTIONS = ("floor", "inprocess", "scaling", "history", "broker", "drain", "openloop")
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,14 @@ class BenchConfig:
     history_min_saker: int = 40
     history_max_saker: int = 1500
     window: int = 10  # meldeperioder per message in the fixed-window control
-    sections: tuple[str, ...] = ("floor", "inprocess", "scaling", "history", "broker", "drain")
+    sections: tuple[str, ...] = SECTIONS
     broker_saker: int = 300
     broker_decisions: int = 19
     broker_processes: tuple[int, ...] = (1, 2)  # `helved run` processes, one broker/drain run each
     drain_saker: int = 6000
+    openloop_rates: tuple[int, ...] = (100, 500, 1000, 2000)  # decisions/s offered, one step each
+    openloop_duration_s: float = 10.0  # per step
+    openloop_os: tuple[str, ...] = ("echo", "emulator")  # one curve per OS kind
     isolate: bool = True
 
 
@@ -358,6 +364,19 @@ class Bench:
                 res["drain_same_outputs"] = len({r["outputs_digest"] for r in drains}) == 1
             else:
                 res["drain"] = [{"available": False, "reason": reason}]
+        if "openloop" in cfg.sections:
+            from .broker import broker_available
+            from .openloop import section_openloop_cfg
+
+            reason = broker_available()
+            res["openloop"] = []
+            for kind in cfg.openloop_os:
+                if reason is not None:
+                    res["openloop"].append({"available": False, "reason": reason, "os": kind})
+                    continue
+                rates = ", ".join(str(r) for r in cfg.openloop_rates)
+                self.progress(f"openloop: {rates} decisions/s for {cfg.openloop_duration_s:g} s each, OS {kind}")
+                res["openloop"].append(_isolated(iso, section_openloop_cfg, cfg, kind))
         res["targets"] = targets(res)
         res["seconds"] = time.perf_counter() - started
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())
@@ -373,6 +392,9 @@ TARGET_RATIO = 0.60
 TARGET_FLAT = 0.20
 TARGET_STATE = 2048.0
 TARGET_CHANGE = 3.0  # a request to a sak of ~100 meldeperioder, one changed, vs one of ~10
+TARGET_BROKER_RPS = 2000.0  # open loop, sustained, this machine with the broker beside
+TARGET_P99_MS = 100.0  # decision -> final status at TARGET_P99_RATE
+TARGET_P99_RATE = 500.0
 
 
 def _history_pair(res: dict[str, Any], key: str, small: int = 10, large: int = 100) -> tuple[float, float] | None:
@@ -462,6 +484,33 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                 "how_far": f"{pair[0]:,.0f} -> {pair[1]:,.0f} us per sak",
             }
         )
+    for curve in res.get("openloop", []):
+        if curve.get("available") is False or not curve.get("steps"):
+            continue
+        best = curve["max_sustained_per_s"]
+        top = max(curve["steps"], key=lambda st: st["offered_per_s"])
+        out.append(
+            {
+                "target": f"over the broker, open loop (OS {curve['os']}): >= 2,000 requests/s sustained",
+                "measured": best,
+                "unit": "requests/s",
+                "met": best >= TARGET_BROKER_RPS,
+                "how_far": f"{best / TARGET_BROKER_RPS:.0%} of target; at {top['offered_per_s']:,.0f}/s offered "
+                f"{top['completed_per_s']:,.0f}/s completed",
+            }
+        )
+        at = [st for st in curve["steps"] if st["offered_per_s"] == TARGET_P99_RATE]
+        if at:
+            p99 = at[0]["latency_ms"]["p99"]
+            out.append(
+                {
+                    "target": f"p99 decision -> final status < 100 ms at 500 requests/s (OS {curve['os']})",
+                    "measured": p99,
+                    "unit": "ms",
+                    "met": p99 < TARGET_P99_MS and at[0]["final"] == at[0]["decisions"],
+                    "how_far": f"{p99 / TARGET_P99_MS:.1f}x the limit; p50 {at[0]['latency_ms']['p50']:,.0f} ms",
+                }
+            )
     state = res.get("inprocess", {}).get("state")
     if state is not None and state["active_uids"]:
         b = state["bytes_per_active_uid"]

@@ -28,6 +28,13 @@ def _sections(text: str) -> tuple[str, ...]:
     return names
 
 
+def _os_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not kinds or any(k not in ("echo", "emulator") for k in kinds):
+        raise argparse.ArgumentTypeError(f"OS kinds are echo and emulator; got {text!r}")
+    return kinds
+
+
 def run(args: argparse.Namespace) -> int:
     import orjson
 
@@ -49,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
             "broker_processes",
             "broker_saker",
             "drain_saker",
+            "openloop_rates",
+            "openloop_os",
+            "openloop_duration_s",
         )
         if getattr(args, name) is not None
     }
@@ -75,12 +85,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Seeded dagpenger traffic (whole sak every time) through: floor (parse + diff + XML, no dataflow), "
             "inprocess (the real dataflow, recovery on, the OS emulator answering), scaling (1 and 2 workers), "
             "history (time per request after 1, 10, 100 earlier decisions), broker (end to end) and drain "
-            "(the pipeline alone working off a backlog), the last two with 1 and 2 pipeline processes."
+            "(the pipeline alone working off a backlog), the last two with 1 and 2 pipeline processes, and "
+            "openloop (the whole system at fixed arrival rates, OS in its own process: the latency curve)."
         ),
     )
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one process: completes in seconds")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
-    p.add_argument("--sections", type=_sections, help="comma-separated: floor,inprocess,scaling,history,broker,drain")
+    p.add_argument(
+        "--sections", type=_sections, help="comma-separated: floor,inprocess,scaling,history,broker,drain,openloop"
+    )
     p.add_argument("--saker", type=int, help="saker in floor and inprocess (default 1000)")
     p.add_argument(
         "--decisions", type=int, help="decisions per sak (default 19: 10 meldeperioder per request on average)"
@@ -99,6 +112,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--broker-saker", type=int, help="saker in the broker section (default 300)")
     p.add_argument("--drain-saker", type=int, help="new saker in the drain section's backlog (default 6000)")
+    p.add_argument(
+        "--openloop-rates", type=_ints, help="decisions/s offered in the openloop section (default 100,500,1000,2000)"
+    )
+    p.add_argument(
+        "--openloop-os",
+        type=_os_kinds,
+        help="OS kinds for the openloop section, one curve each: echo,emulator (default both)",
+    )
+    p.add_argument(
+        "--openloop-duration", dest="openloop_duration_s", type=float, help="seconds per openloop rate (default 10)"
+    )
     p.add_argument(
         "--no-isolate", action="store_true", help="run every section in this process (peak RSS is then shared)"
     )

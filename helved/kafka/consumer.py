@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Tansu does not wake a waiting fetch when a record arrives: the fetch wait is the latency.
-FETCH_WAIT_MAX_MS = 20
-
 
 class TopicMissing(HelvedError, RuntimeError):
     """A topic helved needs does not exist: run `helved topics ensure` (or `helved run`)."""
@@ -57,7 +54,9 @@ def consumer(settings: Settings, extra: Mapping[str, Any] | None = None) -> Cons
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
-            "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
+            # Tansu does not wake a waiting fetch when a record arrives: the fetch wait is the
+            # latency there (HELVED_FETCH_WAIT_MS; librdkafka's default is 500 ms).
+            "fetch.wait.max.ms": settings.fetch_wait_ms,
             # An offset out of range (a journal's offset against another broker, records gone by
             # retention) is an error, never a silent jump to the end (Kafka's default).
             "auto.offset.reset": "error",

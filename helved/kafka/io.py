@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any, ClassVar, Literal
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow, Stream, operator
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import KafkaError as ConfluentKafkaError
 
 from helved.config import Settings
 from helved.kafka.admin import LIBRDKAFKA_LOG, admin_client, fetch_metadata
@@ -29,9 +31,109 @@ log = logging.getLogger(__name__)
 _OFFSETS = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
 
 
-class _CheckedKafkaSource(KafkaSource):
-    """`KafkaSource` whose partition listing is bounded in time and never creates a topic, and
-    that refuses to resume a partition from an offset beyond its end.
+class _WorkerConsumer:
+    """One librdkafka consumer for every partition of one source that one worker owns.
+
+    Bytewax's stock Kafka source builds a consumer per partition and polls each with a 1 ms
+    timeout: with the pipeline's ~24 input partitions a round of the worker took ~24 ms when
+    idle, every consumer sent its own fetch requests (Tansu answers a fetch only when its wait
+    ends, so 24 consumers × 20 fetches/s kept the broker ~0.4 cores busy at 100 requests/s),
+    and a record waited for the round and the fetch wait of its own consumer (decision → final
+    status 190 ms median at 100 requests/s, `helved bench --sections openloop`). Here a worker's
+    partitions of a source share one consumer: its fetches cover all of them, and a partition's
+    `next_batch` never blocks (`consume(…, 0)`; Bytewax waits 1 ms before asking an empty
+    partition again). What one consume returns for other partitions waits in their buffers,
+    at most `cap` records in all (beyond that nothing is fetched from the queue until Bytewax
+    has taken them), so memory stays bounded as before.
+
+    Used from the worker's own thread only (Bytewax builds, polls and closes a partition on the
+    worker that owns it), so no lock.
+    """
+
+    def __init__(self, config: dict[str, Any], batch_size: int) -> None:
+        self._consumer = Consumer(config)
+        self._batch_size = batch_size
+        self._cap = max(4 * batch_size, 1000)
+        self._buffers: dict[tuple[str, int], deque[Any]] = {}
+        self._buffered = 0
+        self._closed = False
+
+    def add(self, topic: str, partition: int, offset: int) -> None:
+        self._buffers[(topic, partition)] = deque()
+        self._consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+
+    def take(self, tp: tuple[str, int]) -> list[Any]:
+        """Up to `batch_size` messages (or errors) of partition `tp`, in offset order."""
+        buf = self._buffers[tp]
+        if not buf and self._buffered < self._cap:
+            self._fill()
+        n = min(len(buf), self._batch_size)
+        self._buffered -= n
+        return [buf.popleft() for _ in range(n)]
+
+    def _fill(self) -> None:
+        buffers = self._buffers
+        got = self._consumer.consume(self._cap - self._buffered, 0)
+        for msg in got:
+            buf = buffers.get((msg.topic(), msg.partition()))
+            if buf is not None:  # else: a partition closed since (its records are not needed)
+                buf.append(msg)
+                self._buffered += 1
+
+    def remove(self, tp: tuple[str, int]) -> bool:
+        """Forget `tp`; True when it was the last partition (the consumer is then closed)."""
+        buf = self._buffers.pop(tp, None)
+        if buf is not None:
+            self._buffered -= len(buf)
+            if not self._closed:
+                self._consumer.incremental_unassign([TopicPartition(tp[0], tp[1])])
+        if not self._buffers and not self._closed:
+            self._closed = True
+            self._consumer.close()
+        return self._closed
+
+
+class _SharedPartition(StatefulSourcePartition[InRecord, int]):
+    """One topic partition read through its worker's `_WorkerConsumer`. The resume state is
+    the offset of the next record to read (as Bytewax's own Kafka source keeps it, so
+    snapshots written by either read the same)."""
+
+    def __init__(self, owner: _WorkerConsumer, topic: str, partition: int, offset: int, release: Any) -> None:
+        self._owner = owner
+        self._tp = (topic, partition)
+        self._offset = offset
+        self._eof = False
+        self._release = release
+        owner.add(topic, partition, offset)
+
+    def next_batch(self) -> list[InRecord]:
+        if self._eof:
+            raise StopIteration()
+        out: list[InRecord] = []
+        for msg in self._owner.take(self._tp):
+            error = msg.error()
+            if error is not None:
+                if error.code() == ConfluentKafkaError._PARTITION_EOF:
+                    self._eof = True  # emit this batch; StopIteration at the next call
+                    continue
+                raise RuntimeError(f"error consuming from {msg.topic()} partition {msg.partition()}: {error.str()}")
+            out.append(to_in_record(msg))
+        if out:
+            self._offset = out[-1].offset + 1
+        return out
+
+    def snapshot(self) -> int:
+        return self._offset
+
+    def close(self) -> None:
+        self._release(self._tp)
+
+
+class _CheckedKafkaSource(FixedPartitionedSource[InRecord, int]):
+    """The pipeline's Kafka source: partitions as Bytewax's `KafkaSource` lists them ("idx-topic",
+    resume state the next offset), read through one consumer per worker (`_WorkerConsumer`),
+    records as `InRecord`s. Its partition listing is bounded in time and never creates a topic,
+    and it refuses to resume a partition from an offset beyond its end.
 
     The stock listing asks for each topic by name without a timeout: it hangs while the broker
     is down, and on brokers that auto-create topics (Tansu does, with 4 partitions) it creates a
@@ -44,28 +146,57 @@ class _CheckedKafkaSource(KafkaSource):
     # Always, whatever the caller's tuning says.
     _FORCED: ClassVar[dict[str, Any]] = {"allow.auto.create.topics": False, "auto.offset.reset": "error"}
 
-    def __init__(self, config: dict[str, Any], topics: list[str], timeout_s: float, **kwargs: Any):
-        config = {**config, **self._FORCED}
-        brokers = config["bootstrap.servers"].split(",")
-        super().__init__(brokers, topics, add_config=config, **kwargs)
-        self._config = config
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topics: list[str],
+        timeout_s: float,
+        *,
+        tail: bool = True,
+        starting_offset: int = OFFSET_BEGINNING,
+        batch_size: int = 1000,
+        raise_on_errors: bool = True,  # kept for the stock source's signature: errors always raise
+    ):
+        self._config = {
+            "group.id": "BYTEWAX_IGNORED",  # librdkafka wants one; assign() only, never committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": not tail,
+            **config,
+            **self._FORCED,
+        }
+        self._topics = list(topics)
         self._timeout_s = timeout_s
+        self._starting_offset = starting_offset
+        self._batch_size = batch_size
+        self._consumers: dict[int, _WorkerConsumer] = {}  # worker thread id -> its consumer
+        self._lock = threading.Lock()  # workers of one process build their partitions at once
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> Any:
-        """The stock partition, after checking that a resume offset from a snapshot is not
-        beyond the partition's end: snapshots from another broker, or from before the topic
-        was recreated, would otherwise wait forever (Tansu) or skip input (Kafka). Such a
-        fault ends `helved run` with one line (`helved.kafka.faults`)."""
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _SharedPartition:
+        """The partition, after checking that a resume offset from a snapshot is not beyond the
+        partition's end: snapshots from another broker, or from before the topic was recreated,
+        would otherwise wait forever (Tansu) or skip input (Kafka). Such a fault ends `helved
+        run` with one line (`helved.kafka.faults`)."""
         if resume_state is not None and resume_state > 0:
             self._check_resume_offset(for_part, resume_state)
-        part = super().build_part(step_id, for_part, resume_state)
         idx, topic = for_part.split("-", 1)
         start = self._starting_offset if resume_state is None else resume_state
+        thread = threading.get_ident()
+        with self._lock:
+            owner = self._consumers.get(thread)
+            if owner is None:
+                owner = self._consumers[thread] = _WorkerConsumer(self._config, self._batch_size)
+
+        def release(tp: tuple[str, int]) -> None:
+            with self._lock:
+                if owner.remove(tp) and self._consumers.get(thread) is owner:
+                    del self._consumers[thread]
+
+        part = _SharedPartition(owner, topic, int(idx), start, release)
         self._instrument(part, for_part, topic, int(idx), start)
         return part
 
     def _instrument(self, part: Any, for_part: str, topic: str, partition: int, start: int) -> None:
-        """Wrap the stock partition's `next_batch` and `close`:
+        """Wrap the partition's `next_batch` and `close`:
 
         - a consumer error ends `helved run` with one line (`helved.kafka.faults.fatal_error`):
           in a Bytewax process with several workers the exception would otherwise abort the
@@ -104,8 +235,8 @@ class _CheckedKafkaSource(KafkaSource):
             READINESS.closed(for_part)
             close()
 
-        part.next_batch = reported
-        part.close = closed
+        part.next_batch = reported  # type: ignore[method-assign]
+        part.close = closed  # type: ignore[method-assign]
 
     def _check_resume_offset(self, for_part: str, resume: int) -> None:
         from helved.kafka.faults import recovery_offsets_beyond_end
@@ -172,6 +303,9 @@ def kafka_input(
     """
     config: dict[str, Any] = {
         **CONSUMER_DEFAULTS,
+        # Tansu does not wake a waiting fetch when a record arrives: there the wait is each
+        # hop's latency (HELVED_FETCH_WAIT_MS; librdkafka's default is 500 ms).
+        "fetch.wait.max.ms": settings.fetch_wait_ms,
         **(consumer_config or {}),  # tuning only: connection and security settings always win
         **settings.kafka_client_config(),
         "logger": LIBRDKAFKA_LOG,
@@ -189,8 +323,7 @@ def kafka_input(
         _flow_started.set()
         READINESS.reset()  # a stale ready file from the container's last life goes
         READINESS.start()
-    messages = op.input("kafka", flow, source)
-    return op.map("to_in_record", messages, to_in_record)
+    return op.input("kafka", flow, source)
 
 
 # Set by the first `kafka_input` of a process: its readiness starts from "not ready".
