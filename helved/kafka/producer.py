@@ -65,6 +65,9 @@ class ReliableProducer:
     ) -> None:
         self._errors: list[str] = []
         self._failed = 0
+        # Records sent whose delivery was not reported yet (librdkafka's own queue length also
+        # counts its protocol requests and queued events, so it overstates what is missing).
+        self._unanswered = 0
         self._buffer_timeout_s = buffer_timeout_s
         self._bootstrap = settings.bootstrap_servers
         self._checked: set[str] = set()  # topics the broker was seen to have
@@ -82,6 +85,7 @@ class ReliableProducer:
         return f"ReliableProducer(pending={len(self._producer)}, failed={self._failed})"
 
     def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
+        self._unanswered -= 1
         if error is not None:
             if error.code() in (KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 self._record(f"{msg.topic()}: the topic does not exist on the broker ({error.str()})")
@@ -124,6 +128,7 @@ class ReliableProducer:
         while True:
             try:
                 self._producer.produce(**kwargs)
+                self._unanswered += 1
                 break
             except BufferError:
                 if time.monotonic() >= deadline:
@@ -151,7 +156,8 @@ class ReliableProducer:
         deadline = time.monotonic() + timeout_s
         if self._unchecked:
             self._check_topics(timeout_s)
-        remaining = self._producer.flush(max(deadline - time.monotonic(), 0.0))
+        left = self._producer.flush(max(deadline - time.monotonic(), 0.0))
+        remaining = min(left, self._unanswered)
         if not self._failed and remaining == 0:
             return
         problems = list(self._errors)
