@@ -197,6 +197,18 @@ def render(res: dict[str, Any]) -> str:
             orows,
             {0, 1, 3, 4, 5, 6},
         )
+    sc = res.get("scale")
+    if sc:
+        load, resume, run, mem = sc["load"], sc["resume"], sc["running"], sc["memory"]
+        lines.append("")
+        lines.append(
+            f"scale: {sc['config']['saker']:,} saker x {sc['config']['utbetalinger_per_sak']} utbetalinger; "
+            f"load {load['wall_s']:.0f} s, resume {resume['seconds']:.1f} s, RSS after resume "
+            f"{mem['rss_after_resume_bytes'] / 2**20:,.0f} MiB (peak {mem['peak_rss_bytes'] / 2**20:,.0f}), "
+            f"{mem['rss_bytes_per_utbetaling']:.0f} B/utbetaling in memory, "
+            f"{sc['snapshots']['bytes_per_utbetaling']:.0f} B in snapshots; running {run['requests']:,} requests, "
+            f"GC max {run['gc_ms_all']['max']:.1f} ms"
+        )
     tg = res.get("targets", [])
     if tg:
         lines.append("")

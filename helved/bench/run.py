@@ -14,6 +14,9 @@ its own, not the largest of everything before it):
 - `drain`      the pipeline alone over the broker working off a backlog of new saker, once per
                entry of `broker_processes`: what extra processes buy when the pipeline, not
                the closed loop through OS, is the limit.
+- `scale`      a year of saker in one process (`helved.bench.scale`): `scale_saker` saker of
+               `scale_utbetalinger` confirmed utbetalinger loaded, resumed in a fresh process,
+               running: memory, pauses, resume time, bytes per utbetaling.
 - `openloop`   the whole system over the broker at fixed arrival rates (`openloop_rates`), OS
                in a process of its own (`helved.bench.openloop`), once per `openloop_os`:
                the latency curve, the highest rate sustained, and each process's CPU.
@@ -42,7 +45,7 @@ from .floor import FloorResult, run_floor
 from .inprocess import InprocessRun, PhaseStats, run_inprocess
 from .traffic import Profile, histories
 
-SECTIONS = ("floor", "inprocess", "scaling", "history", "broker", "drain", "openloop")
+SECTIONS = ("floor", "inprocess", "scaling", "history", "broker", "drain", "openloop", "scale")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class BenchConfig:
     openloop_rates: tuple[int, ...] = (100, 500, 1000, 2000)  # decisions/s offered, one step each
     openloop_duration_s: float = 10.0  # per step
     openloop_os: tuple[str, ...] = ("echo", "emulator")  # one curve per OS kind
+    scale_saker: int = 100_000
+    scale_utbetalinger: int = 20  # confirmed per sak
+    scale_running: int = 20_000  # requests in the running phase
     isolate: bool = True
 
 
@@ -377,6 +383,21 @@ class Bench:
                 rates = ", ".join(str(r) for r in cfg.openloop_rates)
                 self.progress(f"openloop: {rates} decisions/s for {cfg.openloop_duration_s:g} s each, OS {kind}")
                 res["openloop"].append(_isolated(iso, section_openloop_cfg, cfg, kind))
+        if "scale" in cfg.sections:
+            from .scale import section_scale
+
+            self.progress(
+                f"scale: {cfg.scale_saker:,} saker x {cfg.scale_utbetalinger} utbetalinger, resumed and running"
+            )
+            # Its steps run in processes of their own already.
+            res["scale"] = section_scale(
+                cfg.scale_saker,
+                cfg.scale_utbetalinger,
+                cfg.scale_running,
+                cfg.seed,
+                cfg.snapshot_s,
+                progress=self.progress,
+            )
         res["targets"] = targets(res)
         res["seconds"] = time.perf_counter() - started
         res["machine"]["loadavg_at_end"] = list(os.getloadavg())
@@ -511,6 +532,8 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                     "how_far": f"{p99 / TARGET_P99_MS:.1f}x the limit; p50 {at[0]['latency_ms']['p50']:,.0f} ms",
                 }
             )
+    if res.get("scale"):
+        out.extend(res["scale"]["targets"])
     state = res.get("inprocess", {}).get("state")
     if state is not None and state["active_uids"]:
         b = state["bytes_per_active_uid"]

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             "openloop_rates",
             "openloop_os",
             "openloop_duration_s",
+            "scale_saker",
+            "scale_running",
         )
         if getattr(args, name) is not None
     }
@@ -86,13 +88,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             "inprocess (the real dataflow, recovery on, the OS emulator answering), scaling (1 and 2 workers), "
             "history (time per request after 1, 10, 100 earlier decisions), broker (end to end) and drain "
             "(the pipeline alone working off a backlog), the last two with 1 and 2 pipeline processes, and "
-            "openloop (the whole system at fixed arrival rates, OS in its own process: the latency curve)."
+            "openloop (the whole system at fixed arrival rates, OS in its own process: the latency curve) and "
+            "scale (a year of saker in one process: memory, pauses, resume)."
         ),
     )
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one process: completes in seconds")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
     p.add_argument(
-        "--sections", type=_sections, help="comma-separated: floor,inprocess,scaling,history,broker,drain,openloop"
+        "--sections",
+        type=_sections,
+        help="comma-separated: floor,inprocess,scaling,history,broker,drain,openloop,scale",
     )
     p.add_argument("--saker", type=int, help="saker in floor and inprocess (default 1000)")
     p.add_argument(
@@ -123,6 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--openloop-duration", dest="openloop_duration_s", type=float, help="seconds per openloop rate (default 10)"
     )
+    p.add_argument("--scale-saker", type=int, help="saker in the scale section (default 100000)")
+    p.add_argument("--scale-running", type=int, help="requests in the scale section's running phase (default 20000)")
     p.add_argument(
         "--no-isolate", action="store_true", help="run every section in this process (peak RSS is then shared)"
     )

@@ -11,6 +11,7 @@ import io
 import json
 import operator
 import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -147,9 +148,11 @@ class Utbetaling:
     `action` and `tail` are set once the utbetaling has been put in an Oppdrag; an utbetaling
     freshly split from a request has neither.
 
-    Pickled as `StoredUtbetaling(blob, uid)`: its values packed once into bytes and kept with
-    it (`_blob`, not a value: never compared, dropped by `replace`), so a snapshot of a sak
-    copies each unchanged utbetaling's bytes instead of walking its values again.
+    Pickled (a recovery snapshot) as `unpack_utbetaling(...)` with its values: dates as day
+    numbers, a tail whose period is the last period without it. Pickle writes an object it has
+    written before as a reference, so the values the utbetalinger of a sak share (sakId, ident,
+    the decision's time and people, the stønad) are written once per snapshot, and come back
+    shared. The changelog holds it by its fields (`utbetaling_by_fields`, `helved.statelog`).
     """
 
     uid: str
@@ -164,7 +167,6 @@ class Utbetaling:
     perioder: tuple[Periode, ...]
     action: Action | None = None
     tail: Tail | None = None
-    _blob: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def sak_key(self) -> SakKey:
@@ -175,17 +177,34 @@ class Utbetaling:
         return self.action is not Action.DELETE
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        blob = self._blob
-        if blob is None:
-            t = self.vedtakstidspunkt
-            if t.tzinfo is not None or t.fold or type(t) is not datetime:  # never in helved
-                return utbetaling_by_fields(self)
-            blob = _pack_utbetaling(self)
-            object.__setattr__(self, "_blob", blob)
-        return (StoredUtbetaling, (blob, self.uid))
+        perioder, tail = self.perioder, self.tail
+        packed_tail: tuple[str] | tuple[str, PlainPeriode] | None = None
+        if tail is not None:
+            last = perioder[-1] if perioder else None
+            if tail.periode is last or tail.periode == last:
+                packed_tail = (tail.delytelse_id,)
+            else:
+                packed_tail = (tail.delytelse_id, _plain_periode(tail.periode))
+        return (
+            unpack_utbetaling,
+            (
+                self.uid,
+                self.sak_id,
+                self.fagsystem,
+                self.behandling_id,
+                self.ident,
+                self.stønad,
+                self.vedtakstidspunkt,
+                self.saksbehandler,
+                self.beslutter,
+                tuple([_plain_periode(p) for p in perioder]),
+                self.action,
+                packed_tail,
+            ),
+        )
 
 
-_UTBETALING_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Utbetaling) if f.init))
+_UTBETALING_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Utbetaling)))
 
 
 def utbetaling_by_fields(u: Utbetaling) -> tuple[Any, tuple[Any, ...]]:
@@ -193,52 +212,116 @@ def utbetaling_by_fields(u: Utbetaling) -> tuple[Any, tuple[Any, ...]]:
     return (Utbetaling, _UTBETALING_FIELDS(u))
 
 
-def _plain_periode(p: Periode) -> tuple[int, int, int, int | None, str | None]:
+# A period as a snapshot holds it: (fom, tom) as day numbers, beløp, vedtakssats, betalende enhet.
+PlainPeriode = tuple[int, int, int, int | None, str | None]
+
+
+def _plain_periode(p: Periode) -> PlainPeriode:
     return (p.fom.toordinal(), p.tom.toordinal(), p.beløp, p.vedtakssats, p.betalende_enhet)
 
 
-def _periode(p: tuple[int, int, int, int | None, str | None]) -> Periode:
-    return Periode(date.fromordinal(p[0]), date.fromordinal(p[1]), p[2], p[3], p[4])
+# Restoring saker makes every period from its plain values; without these every period would
+# have its own dates and amounts, the same calendar days and the same few amounts over and
+# over: 148 of ~740 bytes of objects per utbetaling (`helved bench`, scale section: saker of 20).
+# Equal values, shared objects (nothing compares dates or amounts by identity).
+_SHARED_MAX = 1 << 16  # at most this many dates and this many amounts are kept for sharing
+_DATES: dict[int, date] = {}
+_AMOUNTS: dict[int, int] = {}
 
 
-def _pack_utbetaling(u: Utbetaling) -> bytes:
-    """An utbetaling's values but its uid as plain values (str, int, None and tuples of them:
-    dates as ordinals, the naive vedtakstidspunkt in ISO form), pickled."""
-    s, tail = u.stønad, u.tail
-    return pickle.dumps(
-        (
-            u.sak_id,
-            u.fagsystem.value,
-            u.behandling_id,
-            u.ident,
-            (s.name, s.klassekode, s.fagområde, s.periodetype.value),
-            u.vedtakstidspunkt.isoformat(),
-            u.saksbehandler,
-            u.beslutter,
-            tuple([_plain_periode(p) for p in u.perioder]),
-            None if u.action is None else u.action.value,
-            None if tail is None else (tail.delytelse_id, _plain_periode(tail.periode)),
-        ),
-        protocol=5,
+def _shared_date(ordinal: int) -> date:
+    d = _DATES.get(ordinal)
+    if d is None:
+        d = date.fromordinal(ordinal)
+        if len(_DATES) < _SHARED_MAX:
+            _DATES[ordinal] = d
+    return d
+
+
+def _shared_amount(x: int) -> int:
+    got = _AMOUNTS.get(x)
+    if got is None:
+        if len(_AMOUNTS) < _SHARED_MAX:
+            _AMOUNTS[x] = x
+        return x
+    return got
+
+
+def _shared_periode(p: PlainPeriode) -> Periode:
+    vedtakssats = p[3]
+    return Periode(
+        _shared_date(p[0]),
+        _shared_date(p[1]),
+        _shared_amount(p[2]),
+        None if vedtakssats is None else _shared_amount(vedtakssats),
+        p[4],
     )
 
 
+def unpack_utbetaling(
+    uid: str,
+    sak_id: str,
+    fagsystem: Fagsystem,
+    behandling_id: str,
+    ident: str,
+    stønad: Stønad,
+    vedtakstidspunkt: datetime,
+    saksbehandler: str,
+    beslutter: str,
+    perioder: tuple[PlainPeriode, ...],
+    action: Action | None,
+    tail: tuple[str] | tuple[str, PlainPeriode] | None,
+) -> Utbetaling:
+    """An utbetaling from a snapshot (`Utbetaling.__reduce__`; snapshots name this function:
+    never rename or move it).
+
+    The sakId, ident and people are interned: utbetalinger of one sak made by different
+    decisions hold equal strings that are different objects (each decision's message was read
+    on its own), which a snapshot writes, and would restore, once per decision."""
+    ps = tuple([_shared_periode(p) for p in perioder])
+    intern = sys.intern
+    return Utbetaling(
+        uid,
+        intern(sak_id),
+        fagsystem,
+        behandling_id,
+        intern(ident),
+        stønad,
+        vedtakstidspunkt,
+        intern(saksbehandler),
+        intern(beslutter),
+        ps,
+        action,
+        None if tail is None else Tail(tail[0], ps[-1] if len(tail) == 1 else _shared_periode(tail[1])),
+    )
+
+
+# -- Snapshots written before (issue 18, first round): `StoredUtbetaling(blob, uid)` ------------
+
+
 class _PlainUnpickler(pickle.Unpickler):
-    """Reads what `_pack_utbetaling` writes and nothing else: plain values, no class can be
-    named (a changelog record is read with an allow-list; so is what it holds)."""
+    """Reads an utbetaling's bytes as snapshots held them before, and nothing else: plain
+    values, no class can be named (a changelog record is read with an allow-list; so is what
+    it holds)."""
 
     def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"an utbetaling's bytes cannot hold {module}.{name}")
 
 
 _STØNADER: dict[tuple[str, str, str, str], Stønad] = {}
+# The last (vedtakstidspunkt text, vedtakstidspunkt) read: a sak's utbetalinger are read one
+# after the other and most share their decision's time.
+_LAST_VEDTAK: tuple[str, datetime] = ("", datetime.min)
 
 
 class StoredUtbetaling:
-    """How a pickle holds an `Utbetaling`: `StoredUtbetaling(blob, uid)` is that utbetaling,
-    the bytes kept with it (see `Utbetaling`)."""
+    """How snapshots held an `Utbetaling` before: `StoredUtbetaling(blob, uid)`, its values
+    but the uid pickled apart (plain values: dates as day numbers, the naive vedtakstidspunkt
+    in ISO form). Read so that restored utbetalinger share what they have in common, as
+    `unpack_utbetaling` does."""
 
     def __new__(cls, blob: bytes, uid: str) -> Utbetaling:  # type: ignore[misc]
+        global _LAST_VEDTAK
         sak_id, fagsystem, behandling_id, ident, st, vedtak, sb, bs, ps, action, tail = _PlainUnpickler(
             io.BytesIO(blob)
         ).load()
@@ -247,22 +330,30 @@ class StoredUtbetaling:
             stønad = Stønad(st[0], st[1], st[2], Periodetype(st[3]))
             if len(_STØNADER) < 1024:
                 _STØNADER[st] = stønad
-        u = Utbetaling(
+        last = _LAST_VEDTAK
+        if last[0] == vedtak:
+            vedtakstidspunkt = last[1]
+        else:
+            vedtakstidspunkt = datetime.fromisoformat(vedtak)
+            _LAST_VEDTAK = (vedtak, vedtakstidspunkt)
+        perioder = tuple([_shared_periode(p) for p in ps])
+        intern = sys.intern
+        return Utbetaling(
             uid,
-            sak_id,
+            intern(sak_id),
             Fagsystem(fagsystem),
-            behandling_id,
-            ident,
+            intern(behandling_id),
+            intern(ident),
             stønad,
-            datetime.fromisoformat(vedtak),
-            sb,
-            bs,
-            tuple([_periode(p) for p in ps]),
+            vedtakstidspunkt,
+            intern(sb),
+            intern(bs),
+            perioder,
             None if action is None else Action(action),
-            None if tail is None else Tail(tail[0], _periode(tail[1])),
+            None
+            if tail is None
+            else Tail(tail[0], perioder[-1] if perioder and tail[1] == ps[-1] else _shared_periode(tail[1])),
         )
-        object.__setattr__(u, "_blob", blob)
-        return u
 
 
 @picklable

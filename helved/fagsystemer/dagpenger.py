@@ -6,6 +6,7 @@ None) and either returns a `Request` or raises `RequestRejected` with the first 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime
 from operator import itemgetter
@@ -215,6 +216,11 @@ def build_request(
     """The request of a message whose fields are `head` and whose groups of paid days became
     `paid` (sorted here, in place)."""
     dryrun, sak_id, behandling_id, ident, vedtakstidspunkt, saksbehandler, beslutter, _ = head
+    # Interned: the sak's state keeps these in its utbetalinger for as long as they are current,
+    # one object for all of them instead of one per decision that made one (measured on the
+    # bench's traffic, saker of 26 decisions: 925 -> 726 bytes of objects per utbetaling).
+    intern = sys.intern
+    sak_id, ident, saksbehandler, beslutter = intern(sak_id), intern(ident), intern(saksbehandler), intern(beslutter)
     # Split order: by first paid day, then klassekode, then uid. Independent of how the sender
     # happened to order its days, so equal decisions give equal Oppdrag.
     paid.sort(key=_sort_key)

@@ -38,47 +38,61 @@ from helved.records import InRecord, OutRecord
 from .apply import apply
 from .config import FlowConfig
 from .events import Event, Routed
+from .housekeeping import HOUSEKEEPING, SakSnapshot
 from .intake import from_intake, intake, to_intake
 
 FLOW_ID = "helved"
 
 
-class SakLogic(StatefulLogic[Event, OutRecord, SakState]):
+class SakLogic(StatefulLogic[Event, OutRecord, SakState | SakSnapshot]):
     """The keyed state of one sak, driven by `apply`.
 
     The state is an immutable value that transitions replace, never mutate, so a snapshot can
-    return it as it is: no deep copy (the stock `stateful_flat_map` deep-copies on every
+    hold it as it is: no deep copy (the stock `stateful_flat_map` deep-copies on every
     snapshot). A sak the recovery snapshot does not hold starts from its changelog state when
     there is one (`restored`: a lost recovery volume, spec §12).
+
+    With a large state the process's garbage collection and memory need care: `HOUSEKEEPING`
+    (`helved.flow.housekeeping`) is told of every restored sak (the snapshot unpickles through
+    it), of the restore's end and of every event.
     """
 
     def __init__(
         self,
         apply: Callable[[SakState | None, Event], tuple[SakState | None, list[OutRecord]]],
-        state: SakState | None,
+        state: SakState | SakSnapshot | None,
         restored: Restored | None = None,
     ) -> None:
+        if isinstance(state, SakSnapshot):  # never from Bytewax: it unpickles to the state
+            state = state.state
         self._apply = apply
         self._state = state
         self._restored = restored
-        if state is not None and state.in_flight is not None:  # resumed awaiting a receipt
-            METRICS.resumed(state.sak_key.as_json_text())
+        if state is not None:  # built from a snapshot: Bytewax has unpickled them all
+            if restored is not None:  # its changelog state is never needed: drop it
+                restored.discard(state.sak_key.as_json_text())
+            HOUSEKEEPING.restore_over()
+            if state.in_flight is not None:  # resumed awaiting a receipt
+                METRICS.resumed(state.sak_key.as_json_text())
 
     def on_item(self, value: Event) -> tuple[list[OutRecord], bool]:
+        HOUSEKEEPING.tick()
         if self._state is None and self._restored is not None:
             self._state = self._restored.take(value.sak_key)
         self._state, out = self._apply(self._state, value)
         return out, (StatefulLogic.DISCARD if self._state is None else StatefulLogic.RETAIN)
 
-    def snapshot(self) -> SakState:
+    def snapshot(self) -> SakSnapshot:
         assert self._state is not None
-        return self._state
+        return SakSnapshot(self._state)
 
 
 class Restored(Protocol):
     """Sak states from the changelog topic, for saker the recovery snapshot does not hold."""
 
     def take(self, sak_key: str) -> SakState | None: ...
+
+    def discard(self, sak_key: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class _WorkerConsumer:
         buffers = self._buffers
         got = self._consumer.consume(self._cap - self._buffered, 0)
         for msg in got:
-            buf = buffers.get((msg.topic(), msg.partition()))
+            buf = buffers.get((msg.topic(), msg.partition()))  # type: ignore[arg-type]  # never None here
             if buf is not None:  # else: a partition closed since (its records are not needed)
                 buf.append(msg)
                 self._buffered += 1

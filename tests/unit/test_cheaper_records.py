@@ -1,14 +1,16 @@
 """Issue 18's cheaper records and snapshots, against what they replace:
 
-- a sak snapshot holds each utbetaling as bytes packed once (`StoredUtbetaling`): it loads back
-  equal, the changelog's bytes stay exactly what they were, and a changelog record cannot smuggle
-  a class in through those bytes;
+- a sak snapshot holds each utbetaling by its plain values (`unpack_utbetaling`), what the sak's
+  utbetalinger share written once: it loads back equal and shared; a snapshot that held them as
+  bytes packed once (`StoredUtbetaling`, before) still loads; the changelog's bytes stay exactly
+  what they were, and a changelog record cannot smuggle a class in through such bytes;
 - the sak key's text written directly is `json.dumps`'s, for any sakId;
 - an utbetaling's pending and confirmed records carry the JSON it always had.
 """
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import io
 import json
@@ -23,7 +25,7 @@ from helved import codec
 from helved.bench.traffic import Profile, histories
 from helved.config import Topics
 from helved.domain import model
-from helved.domain.model import Action, Fagsystem, SakKey, StoredUtbetaling, Utbetaling
+from helved.domain.model import Fagsystem, SakKey, StoredUtbetaling, Utbetaling
 from helved.domain.sak import ConfirmedOut, PendingCleared, PendingOut, SakState, on_receipt, on_request
 from helved.flow import encode
 from helved.flow.incremental import parse_raw
@@ -62,13 +64,64 @@ def _old_changelog_bytes(state: SakState) -> bytes:
         Utbetaling.__reduce__ = saved  # type: ignore[method-assign]
 
 
-def test_a_snapshot_loads_back_equal_and_keeps_the_packed_bytes() -> None:
+def test_a_snapshot_loads_back_equal_and_shares_what_the_saks_utbetalinger_share() -> None:
     for state in _states():
-        data = pickle.dumps(state)
-        back = pickle.loads(data)
+        back = pickle.loads(pickle.dumps(state))
         assert back == state
-        for uid, u in back.confirmed.items():
-            assert u._blob is not None and u._blob == state.confirmed[uid]._blob  # kept, not repacked
+        restored = list(back.confirmed.values())
+        for u in restored:
+            assert u.uid in back.confirmed and back.confirmed[u.uid] is u
+            if u.tail is not None and u.perioder and u.tail.periode == u.perioder[-1]:
+                assert u.tail.periode is u.perioder[-1]
+        # one object per value the utbetalinger share (pickle writes an object once)
+        assert len({id(u.sak_id) for u in restored}) <= 1 and len({id(u.ident) for u in restored}) <= 1
+        days = {p.fom: p.fom for u in restored for p in u.perioder}
+        assert all(p.fom is days[p.fom] for u in restored for p in u.perioder)
+
+
+def _old_snapshot_bytes(state: SakState) -> bytes:
+    """A sak snapshot as it was written before: each utbetaling as `StoredUtbetaling(blob, uid)`,
+    the blob its values but the uid as plain values, pickled on their own."""
+
+    def packed(u: Utbetaling) -> tuple[Any, tuple[Any, ...]]:
+        def plain(p: model.Periode) -> tuple[Any, ...]:
+            return (p.fom.toordinal(), p.tom.toordinal(), p.beløp, p.vedtakssats, p.betalende_enhet)
+
+        s, tail = u.stønad, u.tail
+        blob = pickle.dumps(
+            (
+                u.sak_id,
+                u.fagsystem.value,
+                u.behandling_id,
+                u.ident,
+                (s.name, s.klassekode, s.fagområde, s.periodetype.value),
+                u.vedtakstidspunkt.isoformat(),
+                u.saksbehandler,
+                u.beslutter,
+                tuple(plain(p) for p in u.perioder),
+                None if u.action is None else u.action.value,
+                None if tail is None else (tail.delytelse_id, plain(tail.periode)),
+            ),
+            protocol=5,
+        )
+        return (StoredUtbetaling, (blob, u.uid))
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=5)
+    pickler.dispatch_table = {**copyreg.dispatch_table, Utbetaling: packed}
+    pickler.dump(state)
+    return buf.getvalue()
+
+
+def test_a_snapshot_written_with_packed_bytes_still_loads_equal_and_shared() -> None:
+    for state in _states():
+        back = pickle.loads(_old_snapshot_bytes(state))
+        assert back == state
+        restored = list(back.confirmed.values())
+        assert len({id(u.sak_id) for u in restored}) <= 1
+        for u in restored:
+            if u.tail is not None and u.perioder and u.tail.periode == u.perioder[-1]:
+                assert u.tail.periode is u.perioder[-1]
 
 
 def test_the_changelog_bytes_are_what_they_were_before_and_after_a_snapshot() -> None:
@@ -78,17 +131,6 @@ def test_the_changelog_bytes_are_what_they_were_before_and_after_a_snapshot() ->
         pickle.dumps(state)  # a snapshot packs every utbetaling's bytes
         assert encode_state(state) == before
         assert decode_state(before) == state
-
-
-def test_the_packed_bytes_are_no_value() -> None:
-    u = next(iter(_states(1, 2)[-1].confirmed.values()))
-    pickle.dumps(u)
-    assert u._blob is not None
-    again = dataclasses.replace(u, action=Action.UPDATE)
-    assert again._blob is None  # a changed utbetaling is packed anew
-    same = dataclasses.replace(u)
-    assert same == u and hash(same) == hash(u) and repr(same) == repr(u)
-    assert "_blob" not in repr(u)
 
 
 def test_a_snapshot_written_before_still_loads() -> None:
