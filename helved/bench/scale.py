@@ -499,10 +499,12 @@ def _timed_collect() -> float:
 
 def resume_step(cfg: ScaleConfig, recovery: str, offsets: dict[str, int], spawned_at: float) -> dict[str, Any]:
     """Resume the real dataflow from `recovery` in this (fresh) process, then run (steps 2, 3)."""
+    # Wall clock, compared with the parent's `spawned_at`: the resume time spans two processes
+    # (a measurement only; nothing the flow emits depends on it).
     entered = time.time()
     topics = Topics()
     rdir = Path(recovery)
-    rng = random.Random(f"helved-bench-scale/{cfg.seed}")
+    rng = random.Random(f"helved-bench-scale/{cfg.seed}")  # seeded: the same saker every run
     k = min(cfg.running_requests, cfg.saker)
     per_sak = max(1, cfg.running_requests // max(k, 1))
     picked = rng.sample(range(cfg.saker), k)
@@ -678,6 +680,7 @@ def section_scale(
         load_avg.append(os.getloadavg())
         snaps = snapshot_figures(recovery)
         progress("scale: resuming in a fresh process, then running")
+        # The parent's wall clock at the spawn: the resume time includes starting the process.
         run = _in_child(resume_step, cfg, str(recovery), load["offsets"], time.time())
         load_avg.append(os.getloadavg())
     confirmed = load["confirmed"]
