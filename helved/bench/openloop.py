@@ -5,7 +5,8 @@ so it measures latency × saker, not capacity), decisions here arrive on a sched
 decision k is due at t0 + k/R whatever happened to the ones before. Processes, as in production
 on one small machine:
 
-    this process       load generator (a thread producing on schedule) and the status reader
+    this process       load generator (a thread producing on schedule, with librdkafka's
+                       default linger of 5 ms, as a sender's producer would) and the status reader
     helved run         the pipeline, recovery on (production snapshot interval), 1 process
     python -m helved.bench.osproc   the OS bridge with OS (`echo` or the emulator), own process
     tansu              the embedded broker
@@ -203,7 +204,7 @@ def section_openloop(
 
             pids = [p.pid for p in stack.pipelines] + [stack.broker.pid if stack.broker else 0, osproc.pid]
             with (
-                ReliableProducer(stack.settings, extra_config={"linger.ms": 1}) as producer,
+                ReliableProducer(stack.settings) as producer,
                 Follower(stack.settings, [topics.status]) as reader,
             ):
                 first = 0
