@@ -105,8 +105,9 @@ class ReliableProducer:
 
     @property
     def pending(self) -> int:
-        """Records handed over and not yet acknowledged or failed."""
-        return len(self._producer)
+        """Records handed over and not yet acknowledged or failed (librdkafka's own queue
+        length also counts its protocol requests and events)."""
+        return self._unanswered
 
     def send(self, record: OutRecord) -> None:
         """Queue one record: key as UTF-8, headers, timestamp when given; `value=None` is a tombstone.
@@ -182,8 +183,7 @@ class ReliableProducer:
         self._checked |= self._unchecked & present
         self._unchecked.clear()
         if missing:
-            self._producer.purge()
-            self._producer.poll(0)
+            self._drop_queued()
             self._errors.clear()
             self._failed = 0
             which = f"topic {missing[0]}" if len(missing) == 1 else "topics " + ", ".join(missing)
@@ -195,6 +195,15 @@ class ReliableProducer:
             fatal_error(error, EXIT_BROKER_FAULT)  # in `helved run`: one line and exit 3 here
             raise error
 
+    def _drop_queued(self, timeout_s: float = 1.0) -> None:
+        """Purge every queued and in-flight record and serve their (failed) delivery reports,
+        which librdkafka may hand over a moment after the purge."""
+        self._producer.purge()
+        deadline = time.monotonic() + timeout_s  # a bound on waiting, no data
+        self._producer.poll(0)
+        while self._unanswered > 0 and time.monotonic() < deadline:
+            self._producer.poll(0.01)
+
     def close(self, timeout_s: float = 30.0) -> None:
         """Flush (raising `DeliveryFailed` like `flush_or_raise`), then drop anything left over."""
         try:
@@ -202,8 +211,7 @@ class ReliableProducer:
         finally:
             if len(self._producer):
                 # Purge, so destroying the producer does not wait for undeliverable records.
-                self._producer.purge()
-                self._producer.poll(0)
+                self._drop_queued()
 
     def __enter__(self) -> ReliableProducer:
         return self
@@ -217,5 +225,4 @@ class ReliableProducer:
         if exc is None:
             self.close()
         else:
-            self._producer.purge()
-            self._producer.poll(0)
+            self._drop_queued()
