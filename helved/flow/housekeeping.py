@@ -78,7 +78,7 @@ class Housekeeping:
         if not self.restoring:
             return
         self.restoring = False
-        started = time.perf_counter()
+        started = time.perf_counter()  # how long the pause took, for the bench; no data depends on it
         self._collect_and_freeze(2)
         if self.trim and malloc_trim():
             self.trims += 1
