@@ -416,14 +416,7 @@ def load_step(cfg: ScaleConfig, recovery: str) -> dict[str, Any]:
         "excluded_cpu_s": {"generate": st.generate_cpu_s, "os": st.os_cpu_s, "loop": st.loop_cpu_s},
         "pipeline_cpu_s": st.pipeline_cpu_s,
         "us_per_request": st.pipeline_cpu_s / st.requests * 1e6 if st.requests else 0.0,
-        "requests": st.requests,
-        "oppdrag": st.oppdrag,
-        "lines": st.lines,
-        "receipts": st.receipts,
-        "confirmed": loop.confirmed,
-        "feilet": st.feilet,
-        "waited": st.waited,
-        "rejected_by_os": st.rejected_by_os,
+        **_counts(st, loop),
         "offsets": dict(loop._offsets.taken),
         "peak_rss_bytes": proc_status()["VmHWM"],
     }
@@ -585,20 +578,13 @@ def resume_step(cfg: ScaleConfig, recovery: str, offsets: dict[str, int], spawne
             "trims": HOUSEKEEPING.trims,
         },
         "running": {
-            "requests": st.requests,
             "wall_s": ended - first,
             "pipeline_cpu_s": marks.get("cpu", 0.0),
             "us_per_request": marks.get("cpu", 0.0) / st.requests * 1e6 if st.requests else 0.0,
-            "oppdrag": st.oppdrag,
+            **_counts(st, loop),
             "oppdrag_endr": loop.oppdrag_endr,
             "oppdrag_ny": loop.oppdrag_ny,
             "chained_lines": loop.chained_lines,
-            "lines": st.lines,
-            "receipts": st.receipts,
-            "confirmed": loop.confirmed,
-            "feilet": st.feilet,
-            "waited": st.waited,
-            "rejected_by_os": st.rejected_by_os,
             "batch": cfg.running_batch,
             "snapshot_calls": loop.snapshots_seen,
             "poll_ms": _quantiles(loop.poll_ms),
@@ -633,6 +619,21 @@ def resume_step(cfg: ScaleConfig, recovery: str, offsets: dict[str, int], spawne
 
 # ---------------------------------------------------------------------------------------------
 # The section
+
+
+def _counts(st: Any, loop: Any) -> dict[str, Any]:
+    """What a phase did, counted: requests, Oppdrag, lines, receipts, confirmed utbetalinger and
+    what went wrong."""
+    return {
+        "requests": st.requests,
+        "oppdrag": st.oppdrag,
+        "lines": st.lines,
+        "receipts": st.receipts,
+        "confirmed": loop.confirmed,
+        "feilet": st.feilet,
+        "waited": st.waited,
+        "rejected_by_os": st.rejected_by_os,
+    }
 
 
 def _in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

@@ -137,6 +137,8 @@ class Actions:
         now = self.clock()
         sak = {"sakId": target["sakId"], "fagsystem": target["fagsystem"]} if target.get("sakId") else None
         entry = {
+            # A new action's identity, made once here: the audit record carries it, and replays
+            # read it from there (the bridge resends once per id), never make it again.
             "id": str(uuid.uuid4()),
             "action": action,
             "who": user.name,

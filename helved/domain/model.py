@@ -226,7 +226,29 @@ def _plain_periode(p: Periode) -> PlainPeriode:
 # Equal values, shared objects (nothing compares dates or amounts by identity).
 _SHARED_MAX = 1 << 16  # at most this many dates and this many amounts are kept for sharing
 _DATES: dict[int, date] = {}
-_AMOUNTS: dict[int, int] = {}
+
+
+class SharedValues:
+    """Equal values as one object: `shared(x)` is the first value equal to `x` it was given, up
+    to `limit` distinct values (then `x` itself). For restored state, where equal values made
+    apart would otherwise each take their own memory."""
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: dict[object, object] = {}
+
+    def __call__(self, x: T) -> T:
+        got = self._seen.get(x)
+        if got is None:
+            if len(self._seen) < self._limit:
+                self._seen[x] = x
+            return x
+        return got  # type: ignore[return-value]
+
+
+_shared_amount = SharedValues(_SHARED_MAX)
 
 
 def _shared_date(ordinal: int) -> date:
@@ -236,15 +258,6 @@ def _shared_date(ordinal: int) -> date:
         if len(_DATES) < _SHARED_MAX:
             _DATES[ordinal] = d
     return d
-
-
-def _shared_amount(x: int) -> int:
-    got = _AMOUNTS.get(x)
-    if got is None:
-        if len(_AMOUNTS) < _SHARED_MAX:
-            _AMOUNTS[x] = x
-        return x
-    return got
 
 
 def _shared_periode(p: PlainPeriode) -> Periode:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
+from helved.domain.model import SharedValues
 from helved.domain.sak import SakState
 
 T = TypeVar("T")
@@ -129,17 +130,7 @@ class SakSnapshot:
 # of `applied` ((topic, partition) pairs) and the fagområder of `accepted`. Unpickled, each sak
 # has its own: ~500 bytes a sak (measured on the bench's saker of 20 utbetalinger). Equal
 # values, shared objects.
-_SHARED_MAX = 4096
-_SHARED: dict[object, object] = {}
-
-
-def _shared(x: T) -> T:
-    got = _SHARED.get(x)
-    if got is None:
-        if len(_SHARED) < _SHARED_MAX:
-            _SHARED[x] = x
-        return x
-    return got  # type: ignore[return-value]
+_shared = SharedValues(4096)
 
 
 def from_snapshot(state: SakState) -> SakState:

@@ -155,7 +155,6 @@ class _CheckedKafkaSource(FixedPartitionedSource[InRecord, int]):
         tail: bool = True,
         starting_offset: int = OFFSET_BEGINNING,
         batch_size: int = 1000,
-        raise_on_errors: bool = True,  # kept for the stock source's signature: errors always raise
     ):
         self._config = {
             "group.id": "BYTEWAX_IGNORED",  # librdkafka wants one; assign() only, never committed
@@ -317,7 +316,6 @@ def kafka_input(
         tail=tail,
         starting_offset=_OFFSETS[starting_offset],
         batch_size=batch_size,
-        raise_on_errors=True,
     )
     if not _flow_started.is_set():  # the first source of this process's flow
         _flow_started.set()

@@ -115,7 +115,7 @@ def test_the_source_reports_its_position_per_batch_and_its_first_poll(settings: 
     monkeypatch.setattr(kafka_io, "pipeline_lag", lambda config: lag)
     monkeypatch.setattr(kafka_io, "READINESS", readiness)
     config = {**kafka_io.CONSUMER_DEFAULTS, **settings.kafka_client_config(), "fetch.wait.max.ms": 20}
-    source = kafka_io._CheckedKafkaSource(config, [topic], 10.0, tail=True, batch_size=2, raise_on_errors=True)
+    source = kafka_io._CheckedKafkaSource(config, [topic], 10.0, tail=True, batch_size=2)
     parts = source.list_parts()
     assert not readiness.ready()  # listed, nothing built
     built = {key: source.build_part("in", key, None) for key in parts}
